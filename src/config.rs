@@ -1,0 +1,365 @@
+//! Configuration: flags, environment variables and a YAML file, validated into a typed [`Config`].
+//!
+//! Every setting is a Prometheus-style flag (`--cur.path`), an environment variable
+//! (`KIRO_EXPORTER_CUR_PATH`) and a key of `--config.file` (`cur.path: ...`, or nested `cur: {path: ...}`).
+//! Precedence: flag, then environment, then file, then default. Raw [`Args`] become a [`Config`] with no
+//! optional soup downstream; any problem is a [`ConfigError`] (exit code 64).
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::parser::ValueSource;
+use clap::{CommandFactory, Parser, ValueEnum};
+use rust_decimal::Decimal;
+
+use crate::model::{BillingPeriod, PlanCatalog, PlanSpec};
+use crate::sources::store::{Location, S3Settings};
+
+/// Default listen port: above the exhausted 9100-9999 exporter range of Prometheus' port allocations.
+pub const DEFAULT_PORT: u16 = 10071;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+/// Log level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+/// Command-line flags, each also an environment variable and a config-file key.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "kiro-exporter", version, about = "Prometheus exporter for per-user Kiro credits and costs from AWS CUR 2.0 Data Exports", max_term_width = 110)]
+pub struct Args {
+    /// YAML file with settings (keys are the long flag names, e.g. `cur.path`); flags and env vars win.
+    #[arg(long = "config.file", env = "KIRO_EXPORTER_CONFIG_FILE", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+
+    /// The CUR 2.0 Data Export: a local folder or s3://bucket/prefix holding data/ and metadata/.
+    #[arg(long = "cur.path", env = "KIRO_EXPORTER_CUR_PATH", value_name = "PATH|URL")]
+    pub cur_path: Option<String>,
+
+    /// Billing period to export (YYYY-MM); default: the current UTC month, or the latest in the export when
+    /// the current one has no data yet.
+    #[arg(long = "billing-period", env = "KIRO_EXPORTER_BILLING_PERIOD", value_name = "YYYY-MM")]
+    pub billing_period: Option<String>,
+
+    /// AWS region for S3 (default: from the AWS configuration chain, else us-east-1).
+    #[arg(long = "aws.region", env = "KIRO_EXPORTER_AWS_REGION", value_name = "REGION")]
+    pub aws_region: Option<String>,
+
+    /// JSONL users file (`aws identitystore list-users` output, one {"Username","UserId"} per line).
+    #[arg(long = "identity.users-file", env = "KIRO_EXPORTER_IDENTITY_USERS_FILE", value_name = "FILE")]
+    pub users_file: Option<PathBuf>,
+
+    /// Plan definition NAME=CREDITS[:PRICE_USD], repeatable; overrides or adds to the defaults
+    /// (Pro=1000:20, Pro+=2000:40, Pro Max=5000, Power=10000:200).
+    #[arg(long = "kiro.plan", env = "KIRO_EXPORTER_KIRO_PLAN", value_name = "PLAN", value_delimiter = ',')]
+    pub plans: Vec<String>,
+
+    /// Price of one overage credit in USD.
+    #[arg(long = "kiro.overage-price", env = "KIRO_EXPORTER_KIRO_OVERAGE_PRICE", default_value = "0.04", value_name = "USD")]
+    pub overage_price: String,
+
+    /// Address to listen on for scrapes (`:PORT` means all interfaces).
+    #[arg(long = "web.listen-address", env = "KIRO_EXPORTER_WEB_LISTEN_ADDRESS", default_value = ":10071", value_name = "ADDR")]
+    pub listen_address: String,
+
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", env = "KIRO_EXPORTER_WEB_TELEMETRY_PATH", default_value = "/metrics", value_name = "PATH")]
+    pub telemetry_path: String,
+
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", env = "KIRO_EXPORTER_LOG_LEVEL", value_enum, default_value = "info")]
+    pub log_level: LogLevel,
+
+    /// Output format of log messages.
+    #[arg(long = "log.format", env = "KIRO_EXPORTER_LOG_FORMAT", value_enum, default_value = "logfmt")]
+    pub log_format: LogFormat,
+
+    /// How often to refresh the billing data (e.g. 1h, 30m); AWS updates the export a few times a day.
+    #[arg(long = "refresh-interval", env = "KIRO_EXPORTER_REFRESH_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub refresh_interval: Duration,
+
+    /// A refresh taking longer than this is abandoned (the last good data keeps being served).
+    #[arg(long = "refresh-timeout", env = "KIRO_EXPORTER_REFRESH_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub refresh_timeout: Duration,
+
+    /// Refresh once, print the metrics to stdout and exit (non-zero on failure).
+    #[arg(long = "once", env = "KIRO_EXPORTER_ONCE")]
+    pub once: bool,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Clap(#[from] clap::Error),
+    #[error("config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ConfigError {
+    /// Help and version requests are not errors.
+    pub fn is_help(&self) -> bool {
+        matches!(self, Self::Clap(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion))
+    }
+}
+
+/// Where the billing data comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceConfig {
+    /// DataFusion over the export's Parquet files.
+    Embedded { location: Location },
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: SourceConfig,
+    pub s3: S3Settings,
+    pub billing_period: Option<BillingPeriod>,
+    pub users_file: Option<PathBuf>,
+    pub plans: PlanCatalog,
+    pub listen_address: SocketAddr,
+    pub telemetry_path: String,
+    pub log_level: LogLevel,
+    pub log_format: LogFormat,
+    pub refresh_interval: Duration,
+    pub refresh_timeout: Duration,
+    pub once: bool,
+}
+
+fn flatten_yaml(prefix: &str, v: &serde_norway::Value, out: &mut Vec<(String, Vec<String>)>) -> Result<(), String> {
+    use serde_norway::Value;
+    let scalar = |v: &Value| -> Result<String, String> {
+        match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            other => Err(format!("{prefix}: expected a scalar, found {other:?}")),
+        }
+    };
+    match v {
+        Value::Mapping(m) => {
+            for (k, v) in m {
+                let k = k.as_str().ok_or_else(|| format!("{prefix}: keys must be strings"))?;
+                let key = if prefix.is_empty() { k.to_owned() } else { format!("{prefix}.{k}") };
+                flatten_yaml(&key, v, out)?;
+            }
+        }
+        Value::Sequence(items) => out.push((prefix.to_owned(), items.iter().map(scalar).collect::<Result<_, _>>()?)),
+        Value::Null => {}
+        other => out.push((prefix.to_owned(), vec![scalar(other)?])),
+    }
+    Ok(())
+}
+
+impl Args {
+    /// Parses flags and environment, then fills what neither set from `--config.file`.
+    pub fn load<I, T>(argv: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let mut argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+        let cmd = Self::command();
+        let matches = cmd.clone().try_get_matches_from(&argv)?;
+        let Some(path) = matches.get_one::<PathBuf>("config_file").cloned() else {
+            return Ok(Self::try_parse_from(&argv)?);
+        };
+        let file_err = |reason: String| ConfigError::File {
+            path: path.clone(),
+            reason,
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| file_err(e.to_string()))?;
+        let doc: serde_norway::Value = serde_norway::from_str(&text).map_err(|e| file_err(e.to_string()))?;
+        if !matches!(doc, serde_norway::Value::Mapping(_) | serde_norway::Value::Null) {
+            return Err(file_err("expected a mapping of settings".into()));
+        }
+        let mut settings = Vec::new();
+        flatten_yaml("", &doc, &mut settings).map_err(file_err)?;
+        for (key, values) in settings {
+            let arg = cmd
+                .get_arguments()
+                .find(|a| a.get_long() == Some(key.as_str()))
+                .filter(|a| a.get_id() != "config_file")
+                .ok_or_else(|| file_err(format!("unknown setting {key:?} (keys are the long flag names, e.g. cur.path)")))?;
+            let id = arg.get_id().as_str();
+            if matches!(matches.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable)) {
+                continue;
+            }
+            let is_switch = matches!(arg.get_action(), clap::ArgAction::SetTrue);
+            for v in values {
+                if is_switch {
+                    match v.as_str() {
+                        "true" => argv.push(format!("--{key}").into()),
+                        "false" => {}
+                        _ => return Err(file_err(format!("{key}: expected true or false, found {v:?}"))),
+                    }
+                } else {
+                    argv.push(format!("--{key}={v}").into());
+                }
+            }
+        }
+        Ok(Self::try_parse_from(&argv)?)
+    }
+
+    /// Validates the arguments into a [`Config`].
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let invalid = ConfigError::Invalid;
+        let Some(path) = self.cur_path.as_deref().filter(|p| !p.trim().is_empty()) else {
+            return Err(invalid(
+                "no billing data source: set --cur.path to the CUR 2.0 Data Export (a local folder or s3://bucket/prefix)".into(),
+            ));
+        };
+        let location = Location::parse(path).map_err(|e| invalid(format!("--cur.path: {e}")))?;
+        let billing_period = self
+            .billing_period
+            .as_deref()
+            .map(|p| p.parse::<BillingPeriod>())
+            .transpose()
+            .map_err(|e| invalid(format!("--billing-period: {e}")))?;
+        let plans = self
+            .plans
+            .iter()
+            .map(|p| p.parse::<PlanSpec>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("--kiro.plan: {e}")))?;
+        let overage: Decimal = self
+            .overage_price
+            .trim()
+            .parse()
+            .ok()
+            .filter(|d: &Decimal| !d.is_sign_negative())
+            .ok_or_else(|| invalid(format!("--kiro.overage-price: {:?} is not a non-negative number", self.overage_price)))?;
+        let listen_address = parse_listen_address(&self.listen_address)
+            .ok_or_else(|| invalid(format!("--web.listen-address: {:?} is not HOST:PORT or :PORT", self.listen_address)))?;
+        if !self.telemetry_path.starts_with('/') || self.telemetry_path == "/" || self.telemetry_path.starts_with("/-/") {
+            return Err(invalid(format!(
+                "--web.telemetry-path: {:?} must start with / and not be / or under /-/",
+                self.telemetry_path
+            )));
+        }
+        if self.refresh_interval < Duration::from_secs(1) {
+            return Err(invalid("--refresh-interval must be at least 1s".into()));
+        }
+        if self.refresh_timeout.is_zero() {
+            return Err(invalid("--refresh-timeout must be more than 0s".into()));
+        }
+        Ok(Config {
+            source: SourceConfig::Embedded { location },
+            s3: S3Settings::from_env(self.aws_region.clone()),
+            billing_period,
+            users_file: self.users_file,
+            plans: PlanCatalog::with_overrides(&plans, overage),
+            listen_address,
+            telemetry_path: self.telemetry_path,
+            log_level: self.log_level,
+            log_format: self.log_format,
+            refresh_interval: self.refresh_interval,
+            refresh_timeout: self.refresh_timeout,
+            once: self.once,
+        })
+    }
+}
+
+/// `HOST:PORT`, `[V6]:PORT` or `:PORT` (all interfaces).
+fn parse_listen_address(s: &str) -> Option<SocketAddr> {
+    let s = s.trim();
+    if let Some(port) = s.strip_prefix(':') {
+        return Some(SocketAddr::from(([0, 0, 0, 0], port.parse().ok()?)));
+    }
+    if let Ok(a) = s.parse() {
+        return Some(a);
+    }
+    let (host, port) = s.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    match host {
+        "localhost" => Some(SocketAddr::from(([127, 0, 0, 1], port))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Result<Config, ConfigError> {
+        let mut argv = vec!["kiro-exporter"];
+        argv.extend_from_slice(v);
+        Args::load(argv)?.into_config()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = args(&["--cur.path", "/tmp"]).unwrap();
+        assert_eq!(c.listen_address.port(), DEFAULT_PORT);
+        assert_eq!(c.telemetry_path, "/metrics");
+        assert_eq!(c.refresh_interval, Duration::from_secs(3600));
+        assert_eq!(c.log_format, LogFormat::Logfmt);
+        assert_eq!(c.plans.overage_usd_per_credit.to_string(), "0.04");
+        assert!(!c.once);
+    }
+
+    #[test]
+    fn clear_errors() {
+        let msg = |v: &[&str]| args(v).unwrap_err().to_string();
+        assert!(msg(&[]).starts_with("no billing data source"));
+        assert!(msg(&["--cur.path", "/tmp", "--billing-period", "2026-13"]).contains("--billing-period: invalid billing period"));
+        assert!(msg(&["--cur.path", "/tmp", "--web.listen-address", "nope"]).contains("--web.listen-address"));
+        assert!(msg(&["--cur.path", "/tmp", "--kiro.plan", "Pro"]).contains("--kiro.plan"));
+        assert!(msg(&["--cur.path", "gs://x"]).contains("only local paths and s3://"));
+    }
+
+    #[test]
+    fn config_file_fills_what_flags_do_not_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.yml");
+        std::fs::write(
+            &f,
+            "cur:\n  path: s3://bkt/cur/exp\nrefresh-interval: 15m\nkiro.plan: [\"Pro Max=5000:100\"]\nonce: true\nweb.listen-address: 127.0.0.1:9999\n",
+        )
+        .unwrap();
+        let fs = f.to_str().unwrap();
+        let c = args(&["--config.file", fs, "--web.listen-address", "127.0.0.1:1234"]).unwrap();
+        assert_eq!(
+            c.source,
+            SourceConfig::Embedded {
+                location: Location::S3 {
+                    bucket: "bkt".into(),
+                    prefix: "cur/exp".into()
+                }
+            }
+        );
+        assert_eq!(c.refresh_interval, Duration::from_secs(900));
+        assert_eq!(c.plans.get("Pro Max").unwrap().price_usd, Some(Decimal::from(100)));
+        assert!(c.once);
+        assert_eq!(c.listen_address.port(), 1234, "a flag beats the file");
+
+        std::fs::write(&f, "cur.pth: /tmp\n").unwrap();
+        let e = args(&["--config.file", fs]).unwrap_err().to_string();
+        assert!(e.contains("unknown setting \"cur.pth\""), "{e}");
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(parse_listen_address(":9100"), Some("0.0.0.0:9100".parse().unwrap()));
+        assert_eq!(parse_listen_address("127.0.0.1:0"), Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(parse_listen_address("[::1]:80"), Some("[::1]:80".parse().unwrap()));
+        assert_eq!(parse_listen_address("localhost:80"), Some("127.0.0.1:80".parse().unwrap()));
+        assert_eq!(parse_listen_address("x"), None);
+    }
+}

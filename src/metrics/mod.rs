@@ -1,0 +1,268 @@
+//! What `/metrics` shows: the bill's series from the current snapshot, and the exporter's own metrics.
+//!
+//! Cost series are encoded from the snapshot on each new snapshot (users who vanish from the bill vanish
+//! from `/metrics`); they carry no timestamps, their freshness is its own gauge. Self-metrics are plain
+//! counters, gauges and one histogram updated by the refresh loop.
+
+pub mod exposition;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+use crate::snapshot::Snapshot;
+use exposition::{Family, Format, Kind, Sample, format_bound};
+
+fn num(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or(f64::NAN)
+}
+
+/// The bill's series for a snapshot.
+pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
+    let period = s.period.map(|p| p.to_string()).unwrap_or_default();
+    let mut used = Family::new(
+        "kiro_credits_used",
+        Kind::Gauge,
+        "Kiro credits used in the billing period per licence (account, profile region, user), from the CUR Data Export (cached; see kiro_cur_data_last_usage_timestamp_seconds).",
+    );
+    let mut plan_credits = Family::new("kiro_plan_credits", Kind::Gauge, "Credits included in the licence's Kiro plan per month (from configuration).");
+    let mut overage = Family::new("kiro_overage_credits", Kind::Gauge, "Credits used beyond the plan's included credits in the billing period, max(0, used - plan).");
+    let mut seat_cost = Family::new("kiro_subscription_cost_usd", Kind::Gauge, "Kiro seat cost billed in the period (unblended USD, month to date, refunds and credits netted), from the CUR Data Export.");
+    let mut credits_cost = Family::new("kiro_credits_cost_usd", Kind::Gauge, "Kiro credits cost billed in the period (unblended USD, month to date, refunds and credits netted), from the CUR Data Export.");
+    let mut other_cost = Family::new("kiro_other_cost_usd", Kind::Gauge, "Kiro cost of a licence's line items of other operations (unblended USD, month to date), by operation.");
+    for l in &s.kiro.licences {
+        let labels = || {
+            vec![
+                ("billing_period", period.clone()),
+                ("aws_account_id", l.key.account_id.clone()),
+                ("aws_region", l.key.region.clone()),
+                ("user_id", l.key.user_id.clone()),
+                ("user", s.user_label(&l.key.user_id).to_owned()),
+                ("plan", l.plan.clone()),
+            ]
+        };
+        used.push(labels(), num(l.credits_used));
+        if let Some(pc) = l.plan_credits {
+            plan_credits.push(labels(), num(pc));
+        }
+        if let Some(o) = l.overage_credits {
+            overage.push(labels(), num(o));
+        }
+        seat_cost.push(labels(), num(l.subscription_cost_usd));
+        credits_cost.push(labels(), num(l.credits_cost_usd));
+        for (op, cost) in &l.other_cost_usd {
+            let mut lb = labels();
+            lb.push(("operation", op.clone()));
+            other_cost.push(lb, num(*cost));
+        }
+    }
+    let mut unattributed = Family::new(
+        "kiro_unattributed_cost_usd",
+        Kind::Gauge,
+        "Kiro cost without a user (discounts, tax, ...) per account and line item type (unblended USD, month to date).",
+    );
+    for (k, v) in &s.kiro.unattributed_cost_usd {
+        unattributed.push(
+            vec![
+                ("billing_period", period.clone()),
+                ("aws_account_id", k.account_id.clone()),
+                ("line_item_type", k.line_item_type.clone()),
+            ],
+            num(*v),
+        );
+    }
+    let mut fresh = Family::new(
+        "kiro_cur_data_last_usage_timestamp_seconds",
+        Kind::Gauge,
+        "Latest usage end date of any Kiro line item in the billing period: how fresh the bill is.",
+    );
+    if let Some(t) = s.kiro.last_usage_end {
+        fresh.push(vec![("billing_period", period.clone())], t as f64);
+    }
+    let mut selected = Family::new(
+        "kiro_exporter_billing_period",
+        Kind::Info,
+        "The billing period the series describe and how it was chosen (pinned, current, or latest when the current month has no data yet).",
+    );
+    if let (Some(p), Some(sel)) = (s.period, s.selection) {
+        selected.push(vec![("billing_period", p.to_string()), ("selection", sel.to_string())], 1.0);
+    }
+    vec![used, plan_credits, overage, seat_cost, credits_cost, other_cost, unattributed, fresh, selected]
+}
+
+/// Refresh duration histogram bounds, seconds.
+const DURATION_BOUNDS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+
+/// How a refresh ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RefreshResult {
+    Success,
+    /// Succeeded without querying: the export's inputs had not changed since the last success.
+    Unchanged,
+    Failure,
+}
+
+impl RefreshResult {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Unchanged => "unchanged",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    refreshes: BTreeMap<RefreshResult, u64>,
+    errors: BTreeMap<(&'static str, &'static str), u64>,
+    bucket_counts: Vec<u64>,
+    duration_sum: f64,
+    duration_count: u64,
+    last_success: Option<SystemTime>,
+    last_ok: Option<bool>,
+    rows_read: u64,
+    bytes_read: u64,
+}
+
+/// The exporter's own metrics (`kiro_exporter_*`).
+#[derive(Debug)]
+pub struct SelfMetrics {
+    inner: Mutex<Inner>,
+    version: &'static str,
+}
+
+impl Default for SelfMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn unix(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl SelfMetrics {
+    pub fn new() -> Self {
+        let mut inner = Inner {
+            bucket_counts: vec![0; DURATION_BOUNDS.len()],
+            ..Inner::default()
+        };
+        for r in [RefreshResult::Success, RefreshResult::Unchanged, RefreshResult::Failure] {
+            inner.refreshes.insert(r, 0);
+        }
+        Self {
+            inner: Mutex::new(inner),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut g)
+    }
+
+    /// Records a finished refresh.
+    pub fn observe_refresh(&self, result: RefreshResult, took: Duration, at: SystemTime) {
+        self.with(|i| {
+            *i.refreshes.entry(result).or_default() += 1;
+            let secs = took.as_secs_f64();
+            for (n, b) in DURATION_BOUNDS.iter().enumerate() {
+                if secs <= *b {
+                    i.bucket_counts[n] += 1;
+                }
+            }
+            i.duration_sum += secs;
+            i.duration_count += 1;
+            i.last_ok = Some(result != RefreshResult::Failure);
+            if result != RefreshResult::Failure {
+                i.last_success = Some(at);
+            }
+        });
+    }
+
+    /// Counts an error of a refresh by source and kind.
+    pub fn observe_error(&self, source: &'static str, kind: &'static str) {
+        self.with(|i| *i.errors.entry((source, kind)).or_default() += 1);
+    }
+
+    /// Adds what a query read.
+    pub fn observe_read(&self, rows: u64, bytes: u64) {
+        self.with(|i| {
+            i.rows_read += rows;
+            i.bytes_read += bytes;
+        });
+    }
+
+    /// Time of the last successful refresh.
+    pub fn last_success(&self) -> Option<SystemTime> {
+        self.with(|i| i.last_success)
+    }
+
+    /// The self-metric families, as of `now`.
+    pub fn families(&self, now: SystemTime) -> Vec<Family> {
+        self.with(|i| {
+            let mut build = Family::new("kiro_exporter_build", Kind::Info, "Version of kiro-exporter.");
+            build.push(vec![("version", self.version.to_owned())], 1.0);
+            let mut refreshes = Family::new("kiro_exporter_refreshes", Kind::Counter, "Refreshes of the billing data, by result (success, unchanged: inputs had not changed so no query ran, failure).");
+            for (r, n) in &i.refreshes {
+                refreshes.push(vec![("result", r.label().to_owned())], *n as f64);
+            }
+            let mut errors = Family::new("kiro_exporter_refresh_errors", Kind::Counter, "Errors of refreshes, by source and kind.");
+            for ((source, kind), n) in &i.errors {
+                errors.push(vec![("source", (*source).to_owned()), ("kind", (*kind).to_owned())], *n as f64);
+            }
+            let mut duration = Family::new("kiro_exporter_refresh_duration_seconds", Kind::Histogram, "Duration of refreshes, successful or not.");
+            for (b, n) in DURATION_BOUNDS.iter().zip(&i.bucket_counts) {
+                duration.samples.push(Sample {
+                    suffix: "_bucket",
+                    labels: vec![("le", format_bound(*b))],
+                    value: *n as f64,
+                });
+            }
+            duration.samples.push(Sample {
+                suffix: "_bucket",
+                labels: vec![("le", "+Inf".to_owned())],
+                value: i.duration_count as f64,
+            });
+            duration.samples.push(Sample {
+                suffix: "_sum",
+                labels: vec![],
+                value: i.duration_sum,
+            });
+            duration.samples.push(Sample {
+                suffix: "_count",
+                labels: vec![],
+                value: i.duration_count as f64,
+            });
+            let mut last_success = Family::new("kiro_exporter_last_success_timestamp_seconds", Kind::Gauge, "Time of the last successful refresh (Unix seconds).");
+            let mut age = Family::new("kiro_exporter_snapshot_age_seconds", Kind::Gauge, "Seconds since the served data was last refreshed successfully.");
+            if let Some(t) = i.last_success {
+                last_success.push(vec![], unix(t));
+                age.push(vec![], now.duration_since(t).map_or(0.0, |d| d.as_secs_f64()));
+            }
+            let mut last_ok = Family::new("kiro_exporter_last_refresh_success", Kind::Gauge, "1 if the last refresh succeeded, 0 if it failed and an older snapshot is being served.");
+            if let Some(ok) = i.last_ok {
+                last_ok.push(vec![], if ok { 1.0 } else { 0.0 });
+            }
+            let mut rows = Family::new("kiro_exporter_rows_read", Kind::Counter, "CUR rows in the files covered by the queries run.");
+            rows.push(vec![], i.rows_read as f64);
+            let mut bytes = Family::new("kiro_exporter_bytes_read", Kind::Counter, "Bytes fetched from the export (local files or S3) by the embedded engine.");
+            bytes.push(vec![], i.bytes_read as f64);
+            vec![build, refreshes, errors, duration, last_success, age, last_ok, rows, bytes]
+        })
+    }
+}
+
+/// The whole `/metrics` body: the snapshot's cached rendering plus the self-metrics.
+pub fn render(snapshot: Option<&Snapshot>, self_metrics: &SelfMetrics, format: Format, now: SystemTime) -> String {
+    let cached = snapshot.map(|s| s.rendered(format)).unwrap_or_default();
+    let mut out = String::with_capacity(cached.len() + 4096);
+    out.push_str(cached);
+    exposition::encode(&mut out, &self_metrics.families(now), format);
+    exposition::finish(&mut out, format);
+    out
+}

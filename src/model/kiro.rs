@@ -1,0 +1,401 @@
+//! Per-licence Kiro credits, plans and costs from the `kiro_lines` aggregate.
+//!
+//! A licence is (usage account, Kiro profile region, Identity Center user). The SQL groups Kiro line items
+//! by those keys and by usage type, operation and line item type; everything that is a rule (which tier
+//! wins, what counts as credits, what nets into which cost) lives here, as pure code:
+//!
+//! - plan: the highest tier among the licence's `monthly-subscription` rows for the whole period;
+//!   no seat row -> `plan="unknown"` (credits are kept, never dropped);
+//! - credits used: `Credits` rows of line item type `Usage`, once per licence however many seats it has;
+//! - costs: every line item type nets in (refunds and promotional credits included), seats and credits
+//!   separately; rows without a user go to the per-account unattributed cost.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rust_decimal::Decimal;
+
+use super::plans::{PlanCatalog, canonical_plan_name};
+use super::region::resolve_region;
+
+/// Plan label for credits whose licence has no seat row in the period.
+pub const PLAN_UNKNOWN: &str = "unknown";
+
+/// One row of the `kiro_lines` aggregate (see `src/sql/kiro_lines.sql`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KiroLine {
+    pub account_id: String,
+    pub resource_id: Option<String>,
+    pub product_region: Option<String>,
+    pub product_region_code: Option<String>,
+    pub usage_type: Option<String>,
+    pub operation: Option<String>,
+    pub line_item_type: Option<String>,
+    pub usage_amount: Decimal,
+    pub unblended_cost: Decimal,
+    /// Latest `line_item_usage_end_date` of the group, as Unix seconds.
+    pub last_usage_end: Option<i64>,
+}
+
+/// Identifies one licence.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LicenceKey {
+    pub account_id: String,
+    pub region: String,
+    pub user_id: String,
+}
+
+/// What the model knows about one licence for the period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Licence {
+    pub key: LicenceKey,
+    /// Plan label: a configured plan, the raw tier text of an unknown tier, or [`PLAN_UNKNOWN`].
+    pub plan: String,
+    /// Whether the licence had a `monthly-subscription` row in the period.
+    pub has_seat: bool,
+    pub credits_used: Decimal,
+    /// Included credits; `None` when the plan is not configured (or there is no seat).
+    pub plan_credits: Option<Decimal>,
+    /// `max(0, used - plan credits)`; `None` when the plan is not configured.
+    pub overage_credits: Option<Decimal>,
+    pub subscription_cost_usd: Decimal,
+    pub credits_cost_usd: Decimal,
+    /// Cost of rows of other operations, by operation; nothing is dropped.
+    pub other_cost_usd: BTreeMap<String, Decimal>,
+}
+
+/// Kiro cost without a user (discounts, tax, ...), per account and line item type.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnattributedKey {
+    pub account_id: String,
+    pub line_item_type: String,
+}
+
+/// The Kiro part of a snapshot.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KiroReport {
+    /// Licences ordered by key.
+    pub licences: Vec<Licence>,
+    pub unattributed_cost_usd: BTreeMap<UnattributedKey, Decimal>,
+    /// Latest usage end date seen on any Kiro line item, Unix seconds.
+    pub last_usage_end: Option<i64>,
+    /// Tier texts that are not configured plans (logged once by the caller).
+    pub unknown_tiers: BTreeSet<String>,
+}
+
+const OP_SEAT: &str = "monthly-subscription";
+const OP_CREDITS: &str = "Credits";
+const TIER_MARKER: &str = "kiroenterprise-";
+
+/// The user id of a `line_item_resource_id`: everything after `user/`, or the whole id when it has none.
+pub fn user_id_from_resource(resource_id: &str) -> Option<&str> {
+    let id = resource_id.trim();
+    if id.is_empty() {
+        return None;
+    }
+    match id.find("user/") {
+        Some(i) => Some(&id[i + "user/".len()..]).filter(|s| !s.is_empty()),
+        None => Some(id),
+    }
+}
+
+/// The tier text of a seat usage type: the part after `KiroEnterprise-` (case-insensitive), else the
+/// usage type without its region prefix.
+pub fn tier_from_usage_type(usage_type: &str) -> &str {
+    let lower = usage_type.to_ascii_lowercase();
+    match lower.find(TIER_MARKER) {
+        Some(i) => &usage_type[i + TIER_MARKER.len()..],
+        None => usage_type.split_once('-').map_or(usage_type, |(_, rest)| rest),
+    }
+}
+
+fn is(op: Option<&str>, want: &str) -> bool {
+    op.is_some_and(|o| o.trim().eq_ignore_ascii_case(want))
+}
+
+#[derive(Default)]
+struct Acc {
+    tiers: BTreeSet<String>,
+    has_seat: bool,
+    credits_used: Decimal,
+    subscription_cost: Decimal,
+    credits_cost: Decimal,
+    other_cost: BTreeMap<String, Decimal>,
+}
+
+/// Applies the Kiro rules to the aggregate rows of one billing period.
+pub fn build_report(lines: &[KiroLine], plans: &PlanCatalog) -> KiroReport {
+    let mut accs: BTreeMap<LicenceKey, Acc> = BTreeMap::new();
+    let mut report = KiroReport::default();
+
+    for line in lines {
+        report.last_usage_end = report.last_usage_end.max(line.last_usage_end);
+        let Some(user_id) = line.resource_id.as_deref().and_then(user_id_from_resource) else {
+            let key = UnattributedKey {
+                account_id: line.account_id.clone(),
+                line_item_type: line.line_item_type.clone().unwrap_or_default(),
+            };
+            *report.unattributed_cost_usd.entry(key).or_default() += line.unblended_cost;
+            continue;
+        };
+        let key = LicenceKey {
+            account_id: line.account_id.clone(),
+            region: resolve_region(
+                line.product_region.as_deref(),
+                line.usage_type.as_deref(),
+                line.product_region_code.as_deref(),
+            ),
+            user_id: user_id.to_owned(),
+        };
+        let acc = accs.entry(key).or_default();
+        let op = line.operation.as_deref();
+        if is(op, OP_SEAT) {
+            acc.has_seat = true;
+            acc.subscription_cost += line.unblended_cost;
+            if let Some(ut) = line.usage_type.as_deref().filter(|u| !u.trim().is_empty()) {
+                acc.tiers.insert(canonical_plan_name(tier_from_usage_type(ut.trim())));
+            }
+        } else if is(op, OP_CREDITS) {
+            acc.credits_cost += line.unblended_cost;
+            if is(line.line_item_type.as_deref(), "Usage") {
+                acc.credits_used += line.usage_amount;
+            }
+        } else {
+            *acc.other_cost.entry(op.unwrap_or_default().to_owned()).or_default() += line.unblended_cost;
+        }
+    }
+
+    for (key, acc) in accs {
+        // Highest tier wins for the whole period: known tiers by rank, unknown tiers only when no known
+        // tier is present (then the greatest text, so the choice is deterministic).
+        let plan = acc
+            .tiers
+            .iter()
+            .filter(|t| plans.rank(t).is_some())
+            .max_by_key(|t| plans.rank(t))
+            .or_else(|| acc.tiers.iter().next_back())
+            .cloned()
+            .unwrap_or_else(|| PLAN_UNKNOWN.to_owned());
+        for t in &acc.tiers {
+            if plans.get(t).is_none() {
+                report.unknown_tiers.insert(t.clone());
+            }
+        }
+        let plan_credits = plans.get(&plan).filter(|_| acc.has_seat).map(|p| p.credits);
+        let overage_credits = plan_credits.map(|pc| (acc.credits_used - pc).max(Decimal::ZERO));
+        report.licences.push(Licence {
+            key,
+            plan,
+            has_seat: acc.has_seat,
+            credits_used: acc.credits_used,
+            plan_credits,
+            overage_credits,
+            subscription_cost_usd: acc.subscription_cost,
+            credits_cost_usd: acc.credits_cost,
+            other_cost_usd: acc.other_cost,
+        });
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn line(user: Option<&str>, op: &str, usage_type: &str, lit: &str, amount: &str, cost: &str) -> KiroLine {
+        KiroLine {
+            account_id: "111122223333".into(),
+            resource_id: user.map(|u| format!("arn:aws:identitystore:::user/{u}")),
+            product_region: None,
+            product_region_code: Some("us-east-1".into()),
+            usage_type: Some(usage_type.into()),
+            operation: Some(op.into()),
+            line_item_type: Some(lit.into()),
+            usage_amount: d(amount),
+            unblended_cost: d(cost),
+            last_usage_end: None,
+        }
+    }
+
+    fn seat(user: &str, tier: &str, lit: &str, cost: &str) -> KiroLine {
+        line(Some(user), "monthly-subscription", &format!("USE1-KiroEnterprise-{tier}"), lit, "1", cost)
+    }
+
+    fn credits(user: &str, amount: &str, cost: &str) -> KiroLine {
+        line(Some(user), "Credits", "USE1-KiroEnterprise-Credits", "Usage", amount, cost)
+    }
+
+    fn only(report: &KiroReport, user: &str) -> Licence {
+        let found: Vec<_> = report.licences.iter().filter(|l| l.key.user_id == user).cloned().collect();
+        assert_eq!(found.len(), 1, "{user}: {found:?}");
+        found.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn user_ids() {
+        assert_eq!(user_id_from_resource("arn:aws:identitystore:::user/843884c8-00c1"), Some("843884c8-00c1"));
+        assert_eq!(user_id_from_resource("arn:aws:identitystore:::user/9066195b8c-843884c8"), Some("9066195b8c-843884c8"));
+        assert_eq!(user_id_from_resource("opaque-id"), Some("opaque-id"));
+        assert_eq!(user_id_from_resource("  "), None);
+        assert_eq!(user_id_from_resource("arn:aws:identitystore:::user/"), None);
+    }
+
+    #[test]
+    fn tiers() {
+        assert_eq!(tier_from_usage_type("USE1-KiroEnterprise-ProPlus"), "ProPlus");
+        assert_eq!(tier_from_usage_type("EUC1-kiroenterprise-Power"), "Power");
+        assert_eq!(tier_from_usage_type("USE1-KiroPro"), "KiroPro");
+    }
+
+    #[test]
+    fn pro_user_with_overage() {
+        // 600 + 450.25 = 1050.25 credits on Pro (1000): 50.25 overage, billed 50.25 * 0.04 = 2.01.
+        let r = build_report(
+            &[seat("a", "Pro", "FlatRateSubscription", "20"), credits("a", "600", "0"), credits("a", "450.25", "2.01")],
+            &PlanCatalog::default(),
+        );
+        let l = only(&r, "a");
+        assert_eq!(l.plan, "Pro");
+        assert_eq!(l.credits_used, d("1050.25"));
+        assert_eq!(l.plan_credits, Some(d("1000")));
+        assert_eq!(l.overage_credits, Some(d("50.25")));
+        assert_eq!(l.subscription_cost_usd, d("20"));
+        assert_eq!(l.credits_cost_usd, d("2.01"));
+        assert_eq!(l.key.region, "us-east-1");
+    }
+
+    #[test]
+    fn upgrade_counts_credits_once_and_nets_the_refund() {
+        // Pro seat, refunded on upgrade to Pro+; two seat rows must not double the credits.
+        let r = build_report(
+            &[
+                seat("u", "Pro", "FlatRateSubscription", "20"),
+                seat("u", "Pro", "Refund", "-20"),
+                seat("u", "ProPlus", "FlatRateSubscription", "40"),
+                credits("u", "1500", "0"),
+            ],
+            &PlanCatalog::default(),
+        );
+        let l = only(&r, "u");
+        assert_eq!(l.plan, "Pro+");
+        assert_eq!(l.credits_used, d("1500"));
+        assert_eq!(l.overage_credits, Some(d("0")));
+        assert_eq!(l.subscription_cost_usd, d("40"));
+    }
+
+    #[test]
+    fn the_spelling_pro_plus_is_accepted_and_power_beats_it() {
+        let r = build_report(
+            &[seat("p", "Pro+", "FlatRateSubscription", "40"), seat("p", "Power", "FlatRateSubscription", "200")],
+            &PlanCatalog::default(),
+        );
+        assert_eq!(only(&r, "p").plan, "Power");
+    }
+
+    #[test]
+    fn idle_seat_has_zero_credits() {
+        let r = build_report(&[seat("idle", "Power", "FlatRateSubscription", "200")], &PlanCatalog::default());
+        let l = only(&r, "idle");
+        assert_eq!(l.credits_used, Decimal::ZERO);
+        assert_eq!(l.overage_credits, Some(Decimal::ZERO));
+        assert_eq!(l.plan_credits, Some(d("10000")));
+    }
+
+    #[test]
+    fn credits_without_a_seat_are_kept_as_unknown() {
+        let r = build_report(&[credits("ghost", "12.34", "0")], &PlanCatalog::default());
+        let l = only(&r, "ghost");
+        assert_eq!(l.plan, PLAN_UNKNOWN);
+        assert!(!l.has_seat);
+        assert_eq!(l.credits_used, d("12.34"));
+        assert_eq!(l.plan_credits, None);
+        assert_eq!(l.overage_credits, None);
+    }
+
+    #[test]
+    fn unknown_tier_keeps_its_text_and_has_no_plan_credits() {
+        let r = build_report(
+            &[seat("x", "Ultra", "FlatRateSubscription", "99"), credits("x", "5", "0")],
+            &PlanCatalog::default(),
+        );
+        let l = only(&r, "x");
+        assert_eq!(l.plan, "Ultra");
+        assert_eq!(l.plan_credits, None);
+        assert_eq!(r.unknown_tiers.iter().collect::<Vec<_>>(), vec!["Ultra"]);
+        // A known tier beats an unknown one.
+        let r = build_report(
+            &[seat("y", "Ultra", "FlatRateSubscription", "99"), seat("y", "Pro", "FlatRateSubscription", "20")],
+            &PlanCatalog::default(),
+        );
+        assert_eq!(only(&r, "y").plan, "Pro");
+    }
+
+    #[test]
+    fn two_profiles_are_two_licences() {
+        let mut eu = seat("bob", "Pro", "FlatRateSubscription", "20");
+        eu.product_region = Some("eu-central-1".into());
+        eu.usage_type = Some("EUC1-KiroEnterprise-Pro".into());
+        let r = build_report(&[seat("bob", "Pro", "FlatRateSubscription", "20"), eu], &PlanCatalog::default());
+        let regions: Vec<_> = r.licences.iter().map(|l| l.key.region.as_str()).collect();
+        assert_eq!(regions, vec!["eu-central-1", "us-east-1"]);
+    }
+
+    #[test]
+    fn only_usage_rows_count_as_credits_but_all_types_net_into_cost() {
+        let mut credit = credits("c", "100", "-1.5");
+        credit.line_item_type = Some("Credit".into());
+        let r = build_report(
+            &[seat("c", "Pro", "FlatRateSubscription", "20"), credits("c", "1100", "4"), credit],
+            &PlanCatalog::default(),
+        );
+        let l = only(&r, "c");
+        assert_eq!(l.credits_used, d("1100"));
+        assert_eq!(l.credits_cost_usd, d("2.5"));
+    }
+
+    #[test]
+    fn account_level_rows_are_unattributed() {
+        let r = build_report(
+            &[
+                line(None, "", "", "EdpDiscount", "0", "-3.25"),
+                line(None, "", "", "Tax", "0", "1.10"),
+                line(None, "", "", "Tax", "0", "0.90"),
+                seat("a", "Pro", "FlatRateSubscription", "20"),
+            ],
+            &PlanCatalog::default(),
+        );
+        let get = |t: &str| {
+            r.unattributed_cost_usd[&UnattributedKey {
+                account_id: "111122223333".into(),
+                line_item_type: t.into(),
+            }]
+        };
+        assert_eq!(get("EdpDiscount"), d("-3.25"));
+        assert_eq!(get("Tax"), d("2.00"));
+        assert_eq!(r.licences.len(), 1);
+    }
+
+    #[test]
+    fn other_operations_are_kept() {
+        let r = build_report(&[line(Some("o"), "SomethingNew", "USE1-X", "Usage", "1", "0.5")], &PlanCatalog::default());
+        assert_eq!(only(&r, "o").other_cost_usd["SomethingNew"], d("0.5"));
+    }
+
+    #[test]
+    fn exactly_at_the_limit_has_no_overage() {
+        let r = build_report(&[seat("e", "Pro", "FlatRateSubscription", "20"), credits("e", "1000.00", "0")], &PlanCatalog::default());
+        assert_eq!(only(&r, "e").overage_credits, Some(Decimal::ZERO));
+    }
+
+    #[test]
+    fn freshness_is_the_latest_end_date() {
+        let mut a = credits("a", "1", "0");
+        a.last_usage_end = Some(100);
+        let mut b = credits("b", "1", "0");
+        b.last_usage_end = Some(200);
+        assert_eq!(build_report(&[a, b], &PlanCatalog::default()).last_usage_end, Some(200));
+    }
+}

@@ -1,0 +1,13 @@
+//! The aggregation model: pure functions from query rows to what the metrics say.
+//!
+//! Nothing here touches the network, the clock or the file system, so every rule is unit-tested with
+//! hand-computed values.
+
+pub mod kiro;
+pub mod period;
+pub mod plans;
+pub mod region;
+
+pub use kiro::{KiroLine, KiroReport, Licence, LicenceKey, build_report};
+pub use period::BillingPeriod;
+pub use plans::{PlanCatalog, PlanSpec};

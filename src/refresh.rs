@@ -1,0 +1,180 @@
+//! One refresh: pick the billing period, look at its inputs, query what changed, build a snapshot.
+//!
+//! The expensive part (the aggregate query) is skipped when the export's inputs for the period have the
+//! same fingerprint as at the last success: its rows are cached. The cheap part (identity, model) runs
+//! every time, so a changed users file shows up without re-reading the bill.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::identity::{Directory, IdentityError};
+use crate::metrics::{RefreshResult, SelfMetrics};
+use crate::model::{BillingPeriod, KiroLine, PlanCatalog, build_report};
+use crate::snapshot::{PeriodSelection, Snapshot};
+use crate::sources::{CurSource, SourceError};
+use crate::sql::{KIRO_LINES, parse_kiro_lines};
+
+/// Why a refresh failed. The last good snapshot stays published.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("refresh did not finish within {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+}
+
+impl RefreshError {
+    /// `source` label of `kiro_exporter_refresh_errors_total`.
+    pub fn source_label(&self) -> &'static str {
+        match self {
+            Self::Source(_) => "cur",
+            Self::Identity(_) => "identity",
+            Self::Timeout(_) => "refresh",
+        }
+    }
+
+    /// `kind` label of `kiro_exporter_refresh_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Source(e) => e.kind(),
+            Self::Identity(e) => e.kind(),
+            Self::Timeout(_) => "timeout",
+        }
+    }
+}
+
+/// The whole error chain on one line: `a: b: c`.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let msg = inner.to_string();
+        if !s.ends_with(&msg) {
+            s.push_str(": ");
+            s.push_str(&msg);
+        }
+        cur = inner.source();
+    }
+    s
+}
+
+#[derive(Debug)]
+struct Cached {
+    period: BillingPeriod,
+    fingerprint: String,
+    lines: Arc<Vec<KiroLine>>,
+}
+
+/// Builds snapshots from a source; holds the query cache between refreshes.
+pub struct Refresher {
+    source: Arc<dyn CurSource>,
+    users_file: Option<PathBuf>,
+    plans: PlanCatalog,
+    pinned: Option<BillingPeriod>,
+    metrics: Arc<SelfMetrics>,
+    cache: Mutex<Option<Cached>>,
+    warned_tiers: Mutex<BTreeSet<String>>,
+}
+
+impl Refresher {
+    pub fn new(
+        source: Arc<dyn CurSource>,
+        users_file: Option<PathBuf>,
+        plans: PlanCatalog,
+        pinned: Option<BillingPeriod>,
+        metrics: Arc<SelfMetrics>,
+    ) -> Self {
+        Self {
+            source,
+            users_file,
+            plans,
+            pinned,
+            metrics,
+            cache: Mutex::new(None),
+            warned_tiers: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// Chooses the period: pinned, else the current month when it has rows, else the latest other one.
+    async fn choose_period(&self, now: DateTime<Utc>) -> Result<(BillingPeriod, PeriodSelection), SourceError> {
+        let periods = self.source.periods().await?;
+        if let Some(p) = self.pinned {
+            if !periods.contains(&p) {
+                let have: Vec<String> = periods.iter().map(ToString::to_string).collect();
+                return Err(SourceError::NoData(format!(
+                    "the export has no billing period {p} (it has {})",
+                    have.join(", ")
+                )));
+            }
+            return Ok((p, PeriodSelection::Pinned));
+        }
+        let current = BillingPeriod::containing(now);
+        if periods.contains(&current) && self.source.inspect(current).await?.rows > 0 {
+            return Ok((current, PeriodSelection::Current));
+        }
+        match periods.iter().copied().filter(|p| *p != current).max() {
+            Some(latest) => Ok((latest, PeriodSelection::Latest)),
+            None => Ok((current, PeriodSelection::Current)),
+        }
+    }
+
+    /// Runs one refresh and returns the new snapshot and how it was obtained.
+    pub async fn refresh(&self, now: DateTime<Utc>) -> Result<(Arc<Snapshot>, RefreshResult), RefreshError> {
+        let (period, selection) = self.choose_period(now).await?;
+        let inputs = self.source.inspect(period).await?;
+        let cached = {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache
+                .as_ref()
+                .filter(|c| c.period == period && c.fingerprint == inputs.fingerprint)
+                .map(|c| c.lines.clone())
+        };
+        let (lines, result) = match cached {
+            Some(lines) => {
+                tracing::debug!(%period, fingerprint = %inputs.fingerprint, "export unchanged since the last refresh; not querying");
+                (lines, RefreshResult::Unchanged)
+            }
+            None => {
+                let out = self.source.query(&KIRO_LINES, period).await?;
+                self.metrics.observe_read(out.rows_scanned, out.bytes_read);
+                let lines = Arc::new(parse_kiro_lines(&out.table).map_err(SourceError::from)?);
+                tracing::info!(
+                    %period, %selection, engine = self.source.engine(), manifest = inputs.from_manifest,
+                    rows_scanned = out.rows_scanned, bytes_read = out.bytes_read, kiro_groups = lines.len(),
+                    "queried the export"
+                );
+                *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
+                    period,
+                    fingerprint: inputs.fingerprint.clone(),
+                    lines: lines.clone(),
+                });
+                (lines, RefreshResult::Success)
+            }
+        };
+
+        let directory = match &self.users_file {
+            Some(path) => Directory::load(path)?,
+            None => Directory::default(),
+        };
+        let report = build_report(&lines, &self.plans);
+        {
+            let mut warned = self.warned_tiers.lock().unwrap_or_else(|e| e.into_inner());
+            for tier in report.unknown_tiers.difference(&warned.clone()) {
+                tracing::warn!(tier = %tier, "unknown Kiro tier in the bill; exported with its raw name and no plan credits (add it with --kiro.plan)");
+                warned.insert(tier.clone());
+            }
+        }
+        let user_labels: BTreeMap<String, String> = report
+            .licences
+            .iter()
+            .map(|l| (l.key.user_id.clone(), directory.display_name(&l.key.user_id).to_owned()))
+            .collect();
+        Ok((Arc::new(Snapshot::new(period, selection, report, user_labels)), result))
+    }
+}

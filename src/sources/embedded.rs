@@ -1,0 +1,217 @@
+//! The embedded engine: DataFusion over the export's Parquet files, local or in S3.
+//!
+//! Only the selected period's delivery is registered (partition pruning by construction), and DataFusion's
+//! projection pushdown reads only the columns an aggregate names. The files' schemas are merged from their
+//! footers; a required column that no file has fails with the export setting that adds it, an optional one
+//! is read as NULL.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::lit;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use tokio::sync::Mutex;
+
+use super::export::{self, Delivery};
+use super::store::Rooted;
+use super::{CurSource, PeriodInputs, QueryOutput, SourceError};
+use crate::model::BillingPeriod;
+use crate::sql::{Aggregate, SqlType, Table};
+
+/// DataFusion over a Data Export.
+pub struct EmbeddedSource {
+    root: Rooted,
+    /// The delivery found by the last `inspect`, reused by the queries of the same refresh.
+    last: Mutex<Option<Delivery>>,
+}
+
+impl EmbeddedSource {
+    pub fn new(root: Rooted) -> Self {
+        Self {
+            root,
+            last: Mutex::new(None),
+        }
+    }
+
+    async fn delivery(&self, period: BillingPeriod) -> Result<Delivery, SourceError> {
+        let mut last = self.last.lock().await;
+        if let Some(d) = last.as_ref().filter(|d| d.period == period) {
+            return Ok(d.clone());
+        }
+        let d = export::inspect(&self.root, period).await?;
+        *last = Some(d.clone());
+        Ok(d)
+    }
+}
+
+fn arrow_type(ty: SqlType) -> DataType {
+    match ty {
+        SqlType::Varchar => DataType::Utf8,
+        SqlType::Double => DataType::Float64,
+        SqlType::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, None),
+        SqlType::MapVarchar => DataType::Map(
+            Arc::new(Field::new(
+                "key_value",
+                DataType::Struct(Fields::from(vec![
+                    Field::new("key", DataType::Utf8, false),
+                    Field::new("value", DataType::Utf8, true),
+                ])),
+                false,
+            )),
+            false,
+        ),
+    }
+}
+
+/// The table schema for an aggregate: the files' merged schema, with absent optional columns added.
+fn table_schema(aggregate: &'static Aggregate, delivery: &Delivery) -> Result<SchemaRef, SourceError> {
+    let mut schema = if delivery.files.is_empty() {
+        Schema::empty()
+    } else {
+        Schema::try_merge(delivery.files.iter().map(|f| f.schema.as_ref().clone()))
+            .map_err(|e| SourceError::Schema(e.to_string()))?
+    };
+    if delivery.files.is_empty() {
+        // Nothing to read: an empty table of the documented types gives the aggregate's empty result.
+        let fields: Vec<Field> = aggregate
+            .columns
+            .iter()
+            .map(|c| Field::new(c.name, arrow_type(c.ty), true))
+            .collect();
+        return Ok(Arc::new(Schema::new(fields)));
+    }
+    let mut added = Vec::new();
+    for c in aggregate.columns {
+        if schema.field_with_name(c.name).is_ok() {
+            continue;
+        }
+        if !c.optional {
+            return Err(SourceError::MissingColumn {
+                column: c.name.to_owned(),
+                aggregate: aggregate.name,
+                fix: c.fix,
+            });
+        }
+        tracing::debug!(column = c.name, "optional column absent from the export; reading it as NULL");
+        added.push(Field::new(c.name, arrow_type(c.ty), true));
+    }
+    if !added.is_empty() {
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.extend(added);
+        schema = Schema::new_with_metadata(fields, schema.metadata().clone());
+    }
+    Ok(Arc::new(schema))
+}
+
+fn to_table(batches: &[RecordBatch], schema: &Schema) -> Result<Table, String> {
+    let columns = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut rows = Vec::new();
+    let opts = FormatOptions::default();
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|a| ArrayFormatter::try_new(a.as_ref(), &opts))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        for r in 0..batch.num_rows() {
+            rows.push(
+                batch
+                    .columns()
+                    .iter()
+                    .zip(&formatters)
+                    .map(|(a, f)| (!a.is_null(r)).then(|| f.value(r).to_string()))
+                    .collect(),
+            );
+        }
+    }
+    Ok(Table { columns, rows })
+}
+
+#[async_trait]
+impl CurSource for EmbeddedSource {
+    fn engine(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn periods(&self) -> Result<Vec<BillingPeriod>, SourceError> {
+        export::list_periods(&self.root).await
+    }
+
+    async fn inspect(&self, period: BillingPeriod) -> Result<PeriodInputs, SourceError> {
+        let d = export::inspect(&self.root, period).await?;
+        let inputs = PeriodInputs {
+            fingerprint: d.fingerprint.clone(),
+            from_manifest: d.from_manifest,
+            rows: d.files.iter().map(|f| f.rows).sum(),
+        };
+        *self.last.lock().await = Some(d);
+        Ok(inputs)
+    }
+
+    async fn query(&self, aggregate: &'static Aggregate, period: BillingPeriod) -> Result<QueryOutput, SourceError> {
+        let bytes_before = self.root.store.bytes_read();
+        let delivery = self.delivery(period).await?;
+        let schema = table_schema(aggregate, &delivery)?;
+        let query_err = |e: datafusion::error::DataFusionError| SourceError::Query {
+            aggregate: aggregate.name,
+            reason: e.to_string(),
+        };
+
+        let config = SessionConfig::new()
+            .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .with_information_schema(false);
+        let ctx = SessionContext::new_with_config(config);
+        ctx.register_object_store(&self.root.url, self.root.store.clone());
+        if delivery.files.is_empty() {
+            let empty = MemTable::try_new(schema.clone(), vec![vec![]]).map_err(query_err)?;
+            ctx.register_table("cur_files", Arc::new(empty)).map_err(query_err)?;
+        } else {
+            let urls = delivery
+                .files
+                .iter()
+                .map(|f| {
+                    let url = self.root.url.join(f.meta.location.as_ref()).map_err(|e| SourceError::Query {
+                        aggregate: aggregate.name,
+                        reason: format!("{}: {e}", f.meta.location),
+                    })?;
+                    ListingTableUrl::parse(url.as_str()).map_err(query_err)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new_with_multi_paths(urls)
+                .with_listing_options(options)
+                .with_schema(schema.clone());
+            let table = ListingTable::try_new(config).map_err(query_err)?;
+            ctx.register_table("cur_files", Arc::new(table)).map_err(query_err)?;
+        }
+        // The export's partition column, as Athena sees it, so the SQL text is the same on both engines.
+        let view = ctx
+            .table("cur_files")
+            .await
+            .map_err(query_err)?
+            .with_column("billing_period", lit(period.to_string()))
+            .map_err(query_err)?;
+        ctx.register_table("cur", view.into_view()).map_err(query_err)?;
+
+        let df = ctx.sql(&aggregate.render("cur", period)).await.map_err(query_err)?;
+        let out_schema: Schema = df.schema().as_arrow().clone();
+        let batches = df.collect().await.map_err(query_err)?;
+        let table = to_table(&batches, &out_schema).map_err(|reason| SourceError::Query {
+            aggregate: aggregate.name,
+            reason,
+        })?;
+        Ok(QueryOutput {
+            table,
+            rows_scanned: delivery.files.iter().map(|f| f.rows).sum(),
+            bytes_read: self.root.store.bytes_read().saturating_sub(bytes_before),
+        })
+    }
+}

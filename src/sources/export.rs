@@ -1,0 +1,279 @@
+//! The layout of a CUR 2.0 Data Export, as AWS writes it and `aws s3 sync` copies it:
+//!
+//! ```text
+//! <export>/data/BILLING_PERIOD=2026-01/<name>-00001.snappy.parquet
+//! <export>/metadata/BILLING_PERIOD=2026-01/<name>-Manifest.json   {"dataFiles": ["s3://..."], "executionId": ...}
+//! ```
+//!
+//! The manifest is written after all data files of a delivery, so when present it decides which files form
+//! the current delivery (left-over chunks of an older one are ignored). Without one, every Parquet file of
+//! the partition is read. Zero-byte and zero-row chunks are skipped.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::parquet::arrow::parquet_to_arrow_schema;
+use datafusion::parquet::file::metadata::ParquetMetaDataReader;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use serde::Deserialize;
+
+use super::SourceError;
+use super::store::Rooted;
+use crate::model::BillingPeriod;
+
+const PARTITION: &str = "BILLING_PERIOD=";
+
+/// One data file of a delivery, with its schema as stored.
+#[derive(Debug, Clone)]
+pub struct DataFile {
+    pub meta: ObjectMeta,
+    pub rows: u64,
+    pub schema: SchemaRef,
+}
+
+/// The data files of one period and where the list came from.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub period: BillingPeriod,
+    /// Non-empty files, in path order.
+    pub files: Vec<DataFile>,
+    pub from_manifest: bool,
+    pub fingerprint: String,
+    /// Bytes of the files (for logs).
+    pub total_bytes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    #[serde(rename = "dataFiles")]
+    data_files: Vec<String>,
+    #[serde(rename = "executionId", default)]
+    execution_id: Option<String>,
+}
+
+fn child(prefix: &Path, parts: &[&str]) -> Path {
+    parts.iter().fold(prefix.clone(), |p, part| p.join(*part))
+}
+
+fn display(root: &Rooted, path: &Path) -> String {
+    match &root.location {
+        super::store::Location::S3 { bucket, .. } => format!("s3://{bucket}/{path}"),
+        super::store::Location::Local(_) => format!("/{path}"),
+    }
+}
+
+/// Billing periods that have a `data/BILLING_PERIOD=` folder, oldest first.
+pub async fn list_periods(root: &Rooted) -> Result<Vec<BillingPeriod>, SourceError> {
+    let data = child(&root.prefix, &["data"]);
+    let listing = root
+        .store
+        .list_with_delimiter(Some(&data))
+        .await
+        .map_err(|source| SourceError::List {
+            location: display(root, &data),
+            source,
+        })?;
+    let mut periods: Vec<BillingPeriod> = listing
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename())
+        .filter_map(|name| name.strip_prefix(PARTITION).or_else(|| name.strip_prefix("billing_period=")))
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    periods.sort();
+    periods.dedup();
+    if periods.is_empty() {
+        return Err(SourceError::NoData(format!(
+            "no data/BILLING_PERIOD=YYYY-MM folders under {}: --cur.path must name the export folder that holds data/ and metadata/",
+            root.location.display()
+        )));
+    }
+    Ok(periods)
+}
+
+async fn list_all(root: &Rooted, prefix: &Path) -> Result<Vec<ObjectMeta>, SourceError> {
+    let mut v: Vec<ObjectMeta> = root
+        .store
+        .list(Some(prefix))
+        .try_collect()
+        .await
+        .map_err(|source| SourceError::List {
+            location: display(root, prefix),
+            source,
+        })?;
+    v.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(v)
+}
+
+/// The relative `data/BILLING_PERIOD=.../file` part of a manifest entry (an s3:// URI of the original export).
+fn manifest_entry_suffix(entry: &str) -> Option<&str> {
+    let i = entry.find("data/BILLING_PERIOD=").or_else(|| entry.find("data/billing_period="))?;
+    Some(&entry[i..])
+}
+
+/// The files of a delivery and the manifest that named them, if any.
+#[derive(Debug)]
+struct Listed {
+    files: Vec<ObjectMeta>,
+    manifest: Option<ObjectMeta>,
+}
+
+/// Lists a period's delivery: the manifest's files when there is a manifest, else the partition's Parquet files.
+async fn list_delivery(root: &Rooted, period: BillingPeriod) -> Result<Listed, SourceError> {
+    let part = format!("{PARTITION}{period}");
+    let listed = list_all(root, &child(&root.prefix, &["data", &part])).await?;
+    let manifest = list_all(root, &child(&root.prefix, &["metadata", &part]))
+        .await?
+        .into_iter()
+        .filter(|m| m.location.filename().is_some_and(|f| f.ends_with("-Manifest.json")))
+        .max_by_key(|m| (m.last_modified, m.location.clone()));
+    let Some(manifest) = manifest else {
+        let files = listed
+            .into_iter()
+            .filter(|m| m.location.filename().is_some_and(|f| f.ends_with(".parquet")))
+            .collect();
+        return Ok(Listed { files, manifest: None });
+    };
+    let location = display(root, &manifest.location);
+    let read_err = |source| SourceError::Read {
+        location: location.clone(),
+        source,
+    };
+    let bytes = root
+        .store
+        .get(&manifest.location)
+        .await
+        .map_err(read_err)?
+        .bytes()
+        .await
+        .map_err(read_err)?;
+    let bad = |reason: String| SourceError::Manifest {
+        location: location.clone(),
+        reason,
+    };
+    let parsed: Manifest = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    let mut files = Vec::with_capacity(parsed.data_files.len());
+    for entry in &parsed.data_files {
+        let suffix = manifest_entry_suffix(entry)
+            .ok_or_else(|| bad(format!("data file {entry:?} is not under data/BILLING_PERIOD=...")))?;
+        let want = Path::parse(suffix)
+            .map(|rel| rel.parts().fold(root.prefix.clone(), |p, part| p.join(part)))
+            .map_err(|e| bad(format!("data file {entry:?}: {e}")))?;
+        let found = listed.iter().find(|m| m.location == want).ok_or_else(|| {
+            bad(format!(
+                "lists {entry} but {} does not exist (incomplete copy? run `aws s3 sync` again)",
+                display(root, &want)
+            ))
+        })?;
+        files.push(found.clone());
+    }
+    files.sort_by(|a, b| a.location.cmp(&b.location));
+    files.dedup_by(|a, b| a.location == b.location);
+    tracing::debug!(manifest = %location, execution_id = ?parsed.execution_id, files = files.len(), "using the export manifest");
+    Ok(Listed {
+        files,
+        manifest: Some(manifest),
+    })
+}
+
+/// Finds a period's files, reads their footers and fingerprints the delivery.
+pub async fn inspect(root: &Rooted, period: BillingPeriod) -> Result<Delivery, SourceError> {
+    let Listed { files, manifest } = list_delivery(root, period).await?;
+    let from_manifest = manifest.is_some();
+
+    let mut hasher = DefaultHasher::new();
+    period.to_string().hash(&mut hasher);
+    for m in manifest.iter().chain(files.iter()) {
+        m.location.as_ref().hash(&mut hasher);
+        m.size.hash(&mut hasher);
+        m.last_modified.hash(&mut hasher);
+        m.e_tag.hash(&mut hasher);
+    }
+    let fingerprint = format!("{}:{:016x}", if from_manifest { "manifest" } else { "listing" }, hasher.finish());
+
+    let footers = futures::stream::iter(files.into_iter().filter(|m| m.size > 0))
+        .map(|meta| read_footer(root, meta))
+        .buffered(8)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let files: Vec<DataFile> = footers.into_iter().filter(|f| f.rows > 0).collect();
+    let total_bytes = files.iter().map(|f| f.meta.size).sum();
+    Ok(Delivery {
+        period,
+        files,
+        from_manifest,
+        fingerprint,
+        total_bytes,
+    })
+}
+
+async fn read_footer(root: &Rooted, meta: ObjectMeta) -> Result<DataFile, SourceError> {
+    let shown = display(root, &meta.location);
+    if !meta.location.as_ref().ends_with(".parquet") {
+        let reason = if meta.location.as_ref().ends_with(".csv.gz") || meta.location.as_ref().ends_with(".csv") {
+            "CSV exports are not supported: create the Data Export with the Parquet file format".to_owned()
+        } else {
+            "not a .parquet file".to_owned()
+        };
+        return Err(SourceError::Parquet { location: shown, reason });
+    }
+    let bad = |reason: String| SourceError::Parquet {
+        location: shown.clone(),
+        reason,
+    };
+    let read = |range: std::ops::Range<u64>| {
+        let location = meta.location.clone();
+        async move { root.store.get_range(&location, range).await }
+    };
+    // One request for the tail usually holds the whole footer; a larger footer costs a second one.
+    let size = meta.size;
+    let tail_len = size.min(FOOTER_PREFETCH);
+    let tail = read(size - tail_len..size).await.map_err(|source| SourceError::Read {
+        location: shown.clone(),
+        source,
+    })?;
+    if size < 12 || tail.len() < 8 || &tail[tail.len() - 4..] != b"PAR1" {
+        return Err(bad("no Parquet footer (truncated, or not a Parquet file)".into()));
+    }
+    let n = tail.len();
+    let meta_len = u64::from(u32::from_le_bytes([tail[n - 8], tail[n - 7], tail[n - 6], tail[n - 5]]));
+    if meta_len + 8 > size {
+        return Err(bad(format!("footer claims {meta_len} bytes of metadata in a {size}-byte file")));
+    }
+    let buf = if meta_len + 8 <= tail_len {
+        tail.slice((n - 8 - meta_len as usize)..(n - 8))
+    } else {
+        read(size - 8 - meta_len..size - 8).await.map_err(|source| SourceError::Read {
+            location: shown.clone(),
+            source,
+        })?
+    };
+    let md = ParquetMetaDataReader::decode_metadata(&buf).map_err(|e| bad(e.to_string()))?;
+    let fm = md.file_metadata();
+    let schema = parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata()).map_err(|e| bad(e.to_string()))?;
+    Ok(DataFile {
+        schema: std::sync::Arc::new(schema),
+        rows: u64::try_from(fm.num_rows()).unwrap_or(0),
+        meta,
+    })
+}
+
+/// Bytes fetched from the end of a file to read its footer in one request.
+const FOOTER_PREFETCH: u64 = 256 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_entries_map_to_the_local_copy() {
+        assert_eq!(
+            manifest_entry_suffix("s3://bkt/cur/exp/data/BILLING_PERIOD=2026-01/exp-00001.snappy.parquet"),
+            Some("data/BILLING_PERIOD=2026-01/exp-00001.snappy.parquet")
+        );
+        assert_eq!(manifest_entry_suffix("s3://bkt/elsewhere/x.parquet"), None);
+    }
+}

@@ -1,0 +1,107 @@
+//! Where the bill comes from: a CUR 2.0 Data Export behind the [`CurSource`] trait.
+//!
+//! The embedded engine ([`embedded`]) reads the export's Parquet files (a local copy or `s3://`) with
+//! DataFusion. Every source answers the same three questions: which billing periods exist, what the inputs
+//! of a period look like right now (a fingerprint, so an unchanged delivery is not queried again), and the
+//! result of one aggregate's SQL for a period.
+
+pub mod embedded;
+pub mod export;
+pub mod store;
+
+use async_trait::async_trait;
+
+use crate::model::BillingPeriod;
+use crate::sql::{Aggregate, Table};
+
+/// What a source found out about a period's inputs before querying them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodInputs {
+    /// Changes whenever the delivery changes (manifest, or the listed files when there is none).
+    pub fingerprint: String,
+    /// Whether the file set came from the export's manifest (else from listing the partition).
+    pub from_manifest: bool,
+    /// Rows in the period's files, from the Parquet footers.
+    pub rows: u64,
+}
+
+/// The result of one aggregate and what it cost to compute.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOutput {
+    pub table: Table,
+    /// Rows in the files the query covered.
+    pub rows_scanned: u64,
+    /// Bytes fetched from the store (local or S3) while answering.
+    pub bytes_read: u64,
+}
+
+/// A billing data source.
+#[async_trait]
+pub trait CurSource: Send + Sync {
+    /// Short engine name for logs and metrics (`embedded`, `athena`).
+    fn engine(&self) -> &'static str;
+
+    /// Billing periods present in the export, oldest first.
+    async fn periods(&self) -> Result<Vec<BillingPeriod>, SourceError>;
+
+    /// Looks at a period's inputs without reading its data.
+    async fn inspect(&self, period: BillingPeriod) -> Result<PeriodInputs, SourceError>;
+
+    /// Runs one aggregate for a period.
+    async fn query(&self, aggregate: &'static Aggregate, period: BillingPeriod) -> Result<QueryOutput, SourceError>;
+}
+
+/// Why a source could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot list {location}")]
+    List {
+        location: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("cannot read {location}")]
+    Read {
+        location: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("{0}")]
+    NoData(String),
+    #[error("manifest {location}: {reason}")]
+    Manifest { location: String, reason: String },
+    #[error("{location} is not a readable Parquet file: {reason}")]
+    Parquet { location: String, reason: String },
+    #[error("the export has no column {column} (needed by {aggregate}); to fix: {fix}")]
+    MissingColumn {
+        column: String,
+        aggregate: &'static str,
+        fix: &'static str,
+    },
+    #[error("files of the export disagree on column types: {0}")]
+    Schema(String),
+    #[error("query {aggregate} failed: {reason}")]
+    Query { aggregate: &'static str, reason: String },
+    #[error(transparent)]
+    Result(#[from] crate::sql::ResultError),
+}
+
+impl SourceError {
+    /// Metric label for `kiro_exporter_refresh_errors_total{kind}`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Config(_) => "config",
+            Self::List { .. } => "list",
+            Self::Read { .. } => "read",
+            Self::NoData(_) => "no_data",
+            Self::Manifest { .. } => "manifest",
+            Self::Parquet { .. } => "parquet",
+            Self::MissingColumn { .. } => "missing_column",
+            Self::Schema(_) => "schema",
+            Self::Query { .. } => "query",
+            Self::Result(_) => "result",
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Object stores for an export location: a local directory or `s3://bucket/prefix`.
+//!
+//! S3 uses the standard AWS credential chain (environment, profiles, SSO, web identity/IRSA, ECS, IMDS)
+//! through `aws-config`, bridged into `object_store`, and honours `AWS_ENDPOINT_URL_S3` /
+//! `AWS_ENDPOINT_URL` (path-style addressing then, so emulators work). Every store is wrapped in a
+//! [`CountingStore`] so the bytes actually fetched are measured, not estimated.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use object_store::aws::{AmazonS3Builder, AwsCredential};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, CredentialProvider, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use url::Url;
+
+use super::SourceError;
+
+/// Where an export (or any S3-style tree) lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Local(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl Location {
+    /// Parses `s3://bucket/prefix` or a local path (`file://` accepted).
+    pub fn parse(s: &str) -> Result<Self, SourceError> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(SourceError::Config("empty export location".into()));
+        }
+        if let Some(rest) = s.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(SourceError::Config(format!("{s}: no bucket name in the s3:// URL")));
+            }
+            return Ok(Self::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.trim_matches('/').to_owned(),
+            });
+        }
+        if s.contains("://") && !s.starts_with("file://") {
+            return Err(SourceError::Config(format!("{s}: only local paths and s3:// URLs are supported")));
+        }
+        Ok(Self::Local(PathBuf::from(s.trim_start_matches("file://"))))
+    }
+
+    /// How the location is shown to users.
+    pub fn display(&self) -> String {
+        match self {
+            Self::Local(p) => p.display().to_string(),
+            Self::S3 { bucket, prefix } if prefix.is_empty() => format!("s3://{bucket}"),
+            Self::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// Settings for S3 access that do not come from the credential chain.
+#[derive(Debug, Clone, Default)]
+pub struct S3Settings {
+    /// Region override (`--aws.region`); else the chain's region; else us-east-1.
+    pub region: Option<String>,
+    /// Endpoint override, from `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`.
+    pub endpoint: Option<String>,
+}
+
+impl S3Settings {
+    /// Reads the endpoint override from the process environment.
+    pub fn from_env(region: Option<String>) -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Self {
+            region,
+            endpoint: var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL")),
+        }
+    }
+}
+
+/// A store rooted somewhere, with the prefix under which the export lives.
+#[derive(Debug, Clone)]
+pub struct Rooted {
+    pub store: Arc<CountingStore>,
+    /// URL DataFusion uses to find the store (`file:///` or `s3://bucket`).
+    pub url: Url,
+    /// The export's folder inside the store.
+    pub prefix: Path,
+    pub location: Location,
+}
+
+/// Bridges the AWS SDK's credential chain into `object_store`.
+struct SdkCredentials(aws_credential_types::provider::SharedCredentialsProvider);
+
+impl fmt::Debug for SdkCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SdkCredentials")
+    }
+}
+
+#[async_trait]
+impl CredentialProvider for SdkCredentials {
+    type Credential = AwsCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let c = self.0.provide_credentials().await.map_err(|e| object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(e),
+        })?;
+        Ok(Arc::new(AwsCredential {
+            key_id: c.access_key_id().to_owned(),
+            secret_key: c.secret_access_key().to_owned(),
+            token: c.session_token().map(str::to_owned),
+        }))
+    }
+}
+
+/// Opens the store for a location. S3 loads the AWS configuration once, here.
+pub async fn open(location: &Location, s3: &S3Settings) -> Result<Rooted, SourceError> {
+    match location {
+        Location::Local(dir) => {
+            let abs = std::fs::canonicalize(dir)
+                .map_err(|e| SourceError::Config(format!("export folder {}: {e}", dir.display())))?;
+            if !abs.is_dir() {
+                return Err(SourceError::Config(format!("export folder {} is not a directory", abs.display())));
+            }
+            let prefix = Path::from_absolute_path(&abs)
+                .map_err(|e| SourceError::Config(format!("export folder {}: {e}", abs.display())))?;
+            let url = Url::parse("file:///").map_err(|e| SourceError::Config(e.to_string()))?;
+            Ok(Rooted {
+                store: Arc::new(CountingStore::new(Arc::new(LocalFileSystem::new()))),
+                url,
+                prefix,
+                location: location.clone(),
+            })
+        }
+        Location::S3 { bucket, prefix } => {
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+            let region = s3
+                .region
+                .clone()
+                .or_else(|| sdk.region().map(|r| r.to_string()))
+                .unwrap_or_else(|| "us-east-1".to_owned());
+            let mut builder = AmazonS3Builder::new().with_bucket_name(bucket).with_region(region);
+            if let Some(creds) = sdk.credentials_provider() {
+                builder = builder.with_credentials(Arc::new(SdkCredentials(creds)));
+            } else {
+                builder = builder.with_skip_signature(true);
+            }
+            if let Some(endpoint) = &s3.endpoint {
+                builder = builder
+                    .with_endpoint(endpoint.trim_end_matches('/'))
+                    .with_allow_http(endpoint.starts_with("http://"))
+                    .with_virtual_hosted_style_request(false);
+            }
+            let store = builder
+                .build()
+                .map_err(|e| SourceError::Config(format!("{}: {e}", location.display())))?;
+            let url = Url::parse(&format!("s3://{bucket}")).map_err(|e| SourceError::Config(e.to_string()))?;
+            Ok(Rooted {
+                store: Arc::new(CountingStore::new(Arc::new(store))),
+                url,
+                prefix: Path::from(prefix.as_str()),
+                location: location.clone(),
+            })
+        }
+    }
+}
+
+/// An [`ObjectStore`] that counts the bytes it hands out.
+#[derive(Debug)]
+pub struct CountingStore {
+    inner: Arc<dyn ObjectStore>,
+    bytes: AtomicU64,
+}
+
+impl CountingStore {
+    pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+        Self {
+            inner,
+            bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Bytes fetched so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+impl fmt::Display for CountingStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Counting({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for CountingStore {
+    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        let head = options.head;
+        let r = self.inner.get_opts(location, options).await?;
+        if !head {
+            self.bytes.fetch_add(r.range.end.saturating_sub(r.range.start), Ordering::Relaxed);
+        }
+        Ok(r)
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
+        let r = self.inner.get_ranges(location, ranges).await?;
+        let n: usize = r.iter().map(Bytes::len).sum();
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(r)
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations() {
+        assert_eq!(
+            Location::parse("s3://bucket/cur/export/").unwrap(),
+            Location::S3 {
+                bucket: "bucket".into(),
+                prefix: "cur/export".into()
+            }
+        );
+        assert_eq!(
+            Location::parse("s3://bucket").unwrap(),
+            Location::S3 {
+                bucket: "bucket".into(),
+                prefix: String::new()
+            }
+        );
+        assert_eq!(Location::parse("./sample").unwrap(), Location::Local("./sample".into()));
+        assert!(Location::parse("s3:///x").is_err());
+        assert!(Location::parse("gs://b/x").is_err());
+        assert_eq!(Location::parse("s3://b/p").unwrap().display(), "s3://b/p");
+    }
+}

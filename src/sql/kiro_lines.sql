@@ -1,0 +1,29 @@
+-- kiro_lines: Kiro line items of one billing period, grouped per licence and billing dimension.
+--
+-- Portable subset: runs unchanged on Athena (Trino), DuckDB and DataFusion. Only {{table}} and
+-- {{period}} are substituted (the period is validated as YYYY-MM, the table reference is quoted).
+-- Amounts are summed as DECIMAL so both engines return the same exact figures; the rules (plan, credits,
+-- costs) are applied by the exporter's model, not here.
+SELECT
+  line_item_usage_account_id AS account_id,
+  line_item_resource_id AS resource_id,
+  product['region'] AS product_region,
+  product_region_code AS product_region_code,
+  COALESCE(line_item_usage_type, product_usagetype) AS usage_type,
+  line_item_operation AS operation,
+  line_item_line_item_type AS line_item_type,
+  SUM(CAST(line_item_usage_amount AS DECIMAL(38, 10))) AS usage_amount,
+  SUM(CAST(line_item_unblended_cost AS DECIMAL(38, 10))) AS unblended_cost,
+  MAX(line_item_usage_end_date) AS last_usage_end
+FROM {{table}}
+WHERE billing_period = '{{period}}'
+  AND line_item_product_code = 'Kiro'
+  AND COALESCE(line_item_operation, '') <> 'q-developer-snapshot'
+GROUP BY
+  line_item_usage_account_id,
+  line_item_resource_id,
+  product['region'],
+  product_region_code,
+  COALESCE(line_item_usage_type, product_usagetype),
+  line_item_operation,
+  line_item_line_item_type

@@ -1,0 +1,265 @@
+//! The SQL texts, one per aggregate, and the typed reading of their results.
+//!
+//! Each aggregate is written once (`include_str!`) in the subset of SQL that Athena (Trino), DuckDB and
+//! DataFusion all run unchanged. An engine substitutes only `{{table}}` (its table reference) and
+//! `{{period}}` (a validated `YYYY-MM`). Results come back from every engine as a [`Table`] of optional
+//! strings, so one parser per aggregate serves all engines and their numbers agree to the last digit.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDateTime};
+use rust_decimal::Decimal;
+
+use crate::model::{BillingPeriod, KiroLine};
+
+/// A column an aggregate reads, and what to tell the user when the export lacks it.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    /// The column's CUR 2.0 type.
+    pub ty: SqlType,
+    /// Optional columns may be absent from an export; an engine then reads them as NULL.
+    pub optional: bool,
+    /// The Data Export setting that adds the column.
+    pub fix: &'static str,
+}
+
+/// CUR 2.0 column types, as far as the aggregates care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlType {
+    Varchar,
+    Double,
+    Timestamp,
+    /// `map<string,string>`
+    MapVarchar,
+}
+
+const ALL_COLUMNS: &str = "select all CUR 2.0 columns in the export's column selection";
+
+/// One aggregate: its name (a metric label) and SQL text.
+#[derive(Debug)]
+pub struct Aggregate {
+    pub name: &'static str,
+    sql: &'static str,
+    pub columns: &'static [Column],
+}
+
+const fn required(name: &'static str, ty: SqlType) -> Column {
+    Column {
+        name,
+        ty,
+        optional: false,
+        fix: ALL_COLUMNS,
+    }
+}
+
+/// Per-licence Kiro line items (`kiro_lines.sql`).
+pub static KIRO_LINES: Aggregate = Aggregate {
+    name: "kiro_lines",
+    sql: include_str!("kiro_lines.sql"),
+    columns: &[
+        required("line_item_product_code", SqlType::Varchar),
+        required("line_item_operation", SqlType::Varchar),
+        required("line_item_usage_type", SqlType::Varchar),
+        required("line_item_line_item_type", SqlType::Varchar),
+        Column {
+            name: "line_item_resource_id",
+            ty: SqlType::Varchar,
+            optional: false,
+            fix: "enable \"Include resource IDs\" in the Data Export's content settings",
+        },
+        required("line_item_usage_account_id", SqlType::Varchar),
+        required("line_item_usage_amount", SqlType::Double),
+        required("line_item_unblended_cost", SqlType::Double),
+        required("line_item_usage_end_date", SqlType::Timestamp),
+        required("product", SqlType::MapVarchar),
+        required("product_region_code", SqlType::Varchar),
+        Column {
+            name: "product_usagetype",
+            ty: SqlType::Varchar,
+            optional: true,
+            fix: ALL_COLUMNS,
+        },
+    ],
+};
+
+impl Aggregate {
+    /// The SQL text for one engine: `table` must already be a safe, quoted reference.
+    pub fn render(&self, table: &str, period: BillingPeriod) -> String {
+        // `BillingPeriod` only ever prints `YYYY-MM`, so it cannot carry a quote into the text.
+        self.sql.replace("{{table}}", table).replace("{{period}}", &period.to_string())
+    }
+}
+
+/// A query result: column names and rows of optional text values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+/// A result that does not have the shape its aggregate promises.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("result of {aggregate}: {reason}")]
+pub struct ResultError {
+    pub aggregate: &'static str,
+    pub reason: String,
+}
+
+struct Cols<'a> {
+    aggregate: &'static str,
+    index: HashMap<&'a str, usize>,
+}
+
+impl<'a> Cols<'a> {
+    fn new(aggregate: &'static str, table: &'a Table) -> Self {
+        Self {
+            aggregate,
+            index: table.columns.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect(),
+        }
+    }
+
+    fn get(&self, name: &str) -> Result<usize, ResultError> {
+        self.index.get(name).copied().ok_or_else(|| ResultError {
+            aggregate: self.aggregate,
+            reason: format!("missing column {name}"),
+        })
+    }
+
+    fn err(&self, row: usize, col: &str, reason: String) -> ResultError {
+        ResultError {
+            aggregate: self.aggregate,
+            reason: format!("row {row}, column {col}: {reason}"),
+        }
+    }
+}
+
+/// Parses a decimal as engines print it (`1234.5600000000`, `-0.5`, `1E+3`).
+pub fn parse_decimal(s: &str) -> Result<Decimal, String> {
+    let s = s.trim();
+    s.parse::<Decimal>()
+        .or_else(|_| Decimal::from_scientific(s))
+        .map_err(|_| format!("not a number: {s:?}"))
+}
+
+/// Parses a timestamp as engines print it (`2026-01-31 00:00:00.000`, `2026-01-31T00:00:00`, with or
+/// without a zone) into Unix seconds. Zone-less values are UTC, as CUR's are.
+pub fn parse_timestamp(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp());
+    }
+    let bare = s.trim_end_matches(" UTC").trim_end_matches('Z');
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(bare, fmt) {
+            return Ok(t.and_utc().timestamp());
+        }
+        if let Ok(t) = DateTime::parse_from_str(bare, fmt) {
+            return Ok(t.timestamp());
+        }
+        if let Ok(d) = chrono::NaiveDate::parse_from_str(bare, fmt) {
+            return Ok(d.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp()));
+        }
+    }
+    Err(format!("not a timestamp: {s:?}"))
+}
+
+/// Reads the rows of [`KIRO_LINES`].
+pub fn parse_kiro_lines(table: &Table) -> Result<Vec<KiroLine>, ResultError> {
+    let c = Cols::new(KIRO_LINES.name, table);
+    let (account, resource, region, region_code, usage_type, op, lit, amount, cost, end) = (
+        c.get("account_id")?,
+        c.get("resource_id")?,
+        c.get("product_region")?,
+        c.get("product_region_code")?,
+        c.get("usage_type")?,
+        c.get("operation")?,
+        c.get("line_item_type")?,
+        c.get("usage_amount")?,
+        c.get("unblended_cost")?,
+        c.get("last_usage_end")?,
+    );
+    let mut out = Vec::with_capacity(table.rows.len());
+    for (n, row) in table.rows.iter().enumerate() {
+        let text = |i: usize| row.get(i).cloned().flatten();
+        let number = |i: usize, name: &str| -> Result<Decimal, ResultError> {
+            match text(i) {
+                None => Ok(Decimal::ZERO),
+                Some(s) => parse_decimal(&s).map_err(|e| c.err(n + 1, name, e)),
+            }
+        };
+        out.push(KiroLine {
+            account_id: text(account).unwrap_or_default(),
+            resource_id: text(resource),
+            product_region: text(region),
+            product_region_code: text(region_code),
+            usage_type: text(usage_type),
+            operation: text(op),
+            line_item_type: text(lit),
+            usage_amount: number(amount, "usage_amount")?,
+            unblended_cost: number(cost, "unblended_cost")?,
+            last_usage_end: text(end)
+                .map(|s| parse_timestamp(&s).map_err(|e| c.err(n + 1, "last_usage_end", e)))
+                .transpose()?,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_only_table_and_period() {
+        let sql = KIRO_LINES.render("\"cur\".\"data\"", "2026-01".parse().unwrap());
+        assert!(sql.contains("FROM \"cur\".\"data\"\n"));
+        assert!(sql.contains("billing_period = '2026-01'"));
+        assert!(!sql.contains("{{"));
+    }
+
+    #[test]
+    fn numbers_and_times_from_any_engine() {
+        assert_eq!(parse_decimal("1234.5600000000").unwrap().to_string(), "1234.5600000000");
+        assert_eq!(parse_decimal("1E+3").unwrap(), Decimal::from(1000));
+        assert!(parse_decimal("1,5").is_err());
+        let want = 1_769_817_600; // 2026-01-31T00:00:00Z
+        for s in ["2026-01-31 00:00:00.000", "2026-01-31T00:00:00", "2026-01-31T00:00:00Z", "2026-01-31 00:00:00 UTC", "2026-01-31T00:00:00+00:00", "2026-01-31"] {
+            assert_eq!(parse_timestamp(s), Ok(want), "{s}");
+        }
+        assert!(parse_timestamp("yesterday").is_err());
+    }
+
+    #[test]
+    fn parses_rows_by_column_name() {
+        let cols = [
+            "usage_amount", "account_id", "resource_id", "product_region", "product_region_code", "usage_type",
+            "operation", "line_item_type", "unblended_cost", "last_usage_end",
+        ];
+        let t = Table {
+            columns: cols.iter().map(|s| s.to_string()).collect(),
+            rows: vec![vec![
+                Some("12.5000000000".into()),
+                Some("111122223333".into()),
+                Some("arn:aws:identitystore:::user/u1".into()),
+                None,
+                Some("us-east-1".into()),
+                Some("USE1-KiroEnterprise-Credits".into()),
+                Some("Credits".into()),
+                Some("Usage".into()),
+                None,
+                Some("2026-01-02 00:00:00.000".into()),
+            ]],
+        };
+        let rows = parse_kiro_lines(&t).unwrap();
+        assert_eq!(rows[0].usage_amount, Decimal::new(125, 1));
+        assert_eq!(rows[0].unblended_cost, Decimal::ZERO);
+        assert_eq!(rows[0].last_usage_end, Some(1_767_312_000));
+        let mut bad = t.clone();
+        bad.rows[0][0] = Some("abc".into());
+        assert_eq!(
+            parse_kiro_lines(&bad).unwrap_err().to_string(),
+            "result of kiro_lines: row 1, column usage_amount: not a number: \"abc\""
+        );
+    }
+}
