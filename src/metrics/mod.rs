@@ -16,8 +16,12 @@ use rust_decimal::prelude::ToPrimitive;
 use crate::snapshot::Snapshot;
 use exposition::{Family, Format, Kind, Sample, format_bound};
 
+/// Decimal places of exported credits and USD: far below a cent, and above the noise of summing
+/// many float line items (31 daily seat rows of 20/31 USD are 20, not 19.9999999993).
+const EXPORT_DECIMALS: u32 = 6;
+
 fn num(d: Decimal) -> f64 {
-    d.to_f64().unwrap_or(f64::NAN)
+    d.round_dp(EXPORT_DECIMALS).to_f64().unwrap_or(f64::NAN)
 }
 
 /// The bill's series for a snapshot.

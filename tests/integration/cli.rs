@@ -1,0 +1,189 @@
+//! The binary on generated exports: exact values computed by hand from the scenario table in
+//! `src/generate/scenario.rs` and the rules of the core issue.
+
+use kiro_exporter::generate::scenario::*;
+
+use crate::common::*;
+
+fn once_on(export: &Export, extra: &[&str]) -> Vec<(String, Labels, f64)> {
+    let path = export.path().to_str().unwrap().to_owned();
+    let users = export.users().to_str().unwrap().to_owned();
+    let mut args = vec!["--cur.path", path.as_str(), "--identity.users-file", users.as_str()];
+    args.extend_from_slice(extra);
+    parse(&once(&args, &[]))
+}
+
+/// (account, region, user id) -> expected (user label, plan, used, plan credits, overage, seat USD, credits USD).
+#[allow(clippy::type_complexity)]
+fn expected() -> Vec<((&'static str, &'static str, &'static str), (&'static str, &'static str, f64, Option<f64>, Option<f64>, f64, f64))> {
+    vec![
+        // alice: 250.5 + 300.25; the 999-credit q-developer-snapshot row is ignored.
+        ((ACCOUNT_A, "us-east-1", ALICE), ("alice", "Pro", 550.75, Some(1000.0), Some(0.0), 20.0, 0.0)),
+        // bob: 900 + 150.5 = 1050.5 on Pro -> 50.5 over, billed 2.02; 31 daily seat rows of 20/31 sum to 20.
+        ((ACCOUNT_A, "us-east-1", BOB), ("bob", "Pro", 1050.5, Some(1000.0), Some(50.5), 20.0, 2.02)),
+        // carol: upgrade; Pro+ wins for the month; 30 x 60 = 1800 counted once; 20 - 20 + 40 = 40.
+        ((ACCOUNT_A, "us-east-1", CAROL), ("carol", "Pro+", 1800.0, Some(2000.0), Some(0.0), 40.0, 0.0)),
+        // dave: idle Power seat.
+        ((ACCOUNT_B, "us-east-1", DAVE), ("dave", "Power", 0.0, Some(10000.0), Some(0.0), 200.0, 0.0)),
+        // erin: two profiles, two licences.
+        ((ACCOUNT_A, "us-east-1", ERIN), ("erin", "Pro", 100.0, Some(1000.0), Some(0.0), 20.0, 0.0)),
+        ((ACCOUNT_A, "eu-central-1", ERIN), ("erin", "Pro+", 300.0, Some(2000.0), Some(0.0), 40.0, 0.0)),
+        // frank: credits without a seat; not in the users file -> user label is the id.
+        ((ACCOUNT_A, "us-east-1", FRANK), (FRANK, "unknown", 42.42, None, None, 0.0, 0.0)),
+        // grace: Pro Max (5000, no price): 6000 used, 1000 over, billed 40.
+        ((ACCOUNT_A, "us-east-1", GRACE), ("grace", "Pro Max", 6000.0, Some(5000.0), Some(1000.0), 100.0, 40.0)),
+        // heidi: Pro and Pro+ in one profile -> Pro+.
+        ((ACCOUNT_A, "us-east-1", HEIDI), ("heidi", "Pro+", 10.0, Some(2000.0), Some(0.0), 40.0, 0.0)),
+        // ivan: Power with a -50 promotional credit; 12000 used, 2000 over, billed 80.
+        ((ACCOUNT_B, "us-east-1", IVAN), ("ivan", "Power", 12000.0, Some(10000.0), Some(2000.0), 150.0, 80.0)),
+        // judy: region from the usage-type prefix; id with a store prefix kept whole.
+        ((ACCOUNT_A, "us-east-1", JUDY), ("judy", "Pro", 0.01, Some(1000.0), Some(0.0), 20.0, 0.0)),
+        ((ACCOUNT_A, "us-east-1", ZOE), (ZOE_NAME, "Pro+", 1999.99, Some(2000.0), Some(0.0), 40.0, 0.0)),
+    ]
+}
+
+#[test]
+fn once_exports_the_hand_computed_values() {
+    let export = small_export();
+    let s = once_on(&export, &["--billing-period", "2026-10"]);
+    for ((account, region, user_id), (user, plan, used, plan_credits, overage, seat, credits)) in expected() {
+        let labels = [
+            ("billing_period", "2026-10"),
+            ("aws_account_id", account),
+            ("aws_region", region),
+            ("user_id", user_id),
+            ("user", user),
+            ("plan", plan),
+        ];
+        let what = format!("{user}@{region}");
+        close(value(&s, "kiro_credits_used", &labels), used, &format!("{what} credits"));
+        close(value(&s, "kiro_subscription_cost_usd", &labels), seat, &format!("{what} seat"));
+        close(value(&s, "kiro_credits_cost_usd", &labels), credits, &format!("{what} credits cost"));
+        match plan_credits {
+            Some(pc) => close(value(&s, "kiro_plan_credits", &labels), pc, &format!("{what} plan credits")),
+            None => assert!(all(&s, "kiro_plan_credits", &labels).is_empty(), "{what} has no plan credits"),
+        }
+        match overage {
+            Some(o) => close(value(&s, "kiro_overage_credits", &labels), o, &format!("{what} overage")),
+            None => assert!(all(&s, "kiro_overage_credits", &labels).is_empty(), "{what} has no overage"),
+        }
+    }
+    // Every licence has exactly one series per metric: 12 scenario licences + 5 bulk users.
+    assert_eq!(all(&s, "kiro_credits_used", &[]).len(), 17);
+    let unattributed = |account, lit| {
+        value(&s, "kiro_unattributed_cost_usd", &[("aws_account_id", account), ("line_item_type", lit), ("billing_period", "2026-10")])
+    };
+    close(unattributed(ACCOUNT_A, "EdpDiscount"), -5.25, "discount A");
+    close(unattributed(ACCOUNT_A, "Tax"), 3.10, "tax A");
+    close(unattributed(ACCOUNT_B, "Tax"), 1.00, "tax B");
+    // Freshness: the scenario's last rows cover 2026-10-31, ending 2026-11-01T00:00:00Z.
+    close(value(&s, "kiro_cur_data_last_usage_timestamp_seconds", &[("billing_period", "2026-10")]), 1_793_491_200.0, "freshness");
+    close(value(&s, "kiro_exporter_billing_period_info", &[("billing_period", "2026-10"), ("selection", "pinned")]), 1.0, "period");
+    close(value(&s, "kiro_exporter_refreshes_total", &[("result", "success")]), 1.0, "refreshes");
+    assert!(value(&s, "kiro_exporter_bytes_read_total", &[]) > 0.0);
+    close(value(&s, "kiro_exporter_rows_read_total", &[]), 3_000.0, "rows read");
+}
+
+#[test]
+fn default_period_is_the_latest_when_the_current_month_has_no_data() {
+    // The generated months are 2026-09 and 2026-10; "now" is later, so the latest is chosen.
+    let export = small_export();
+    let s = once_on(&export, &[]);
+    close(value(&s, "kiro_exporter_billing_period_info", &[("billing_period", "2026-10"), ("selection", "latest")]), 1.0, "selection");
+    let s = once_on(&export, &["--billing-period", "2026-09"]);
+    assert_eq!(all(&s, "kiro_credits_used", &[]).len(), 1);
+    close(value(&s, "kiro_credits_used", &[("user", "alice"), ("billing_period", "2026-09")]), 10.0, "september");
+}
+
+#[test]
+fn the_manifest_decides_which_files_count() {
+    let export = small_export();
+    // A stale chunk of an older delivery, not in the manifest: a copy of a real chunk.
+    let part = export.partition("2026-10");
+    std::fs::copy(part.join("kiro-cur-00001.snappy.parquet"), part.join("kiro-cur-00099.snappy.parquet")).unwrap();
+    let with_manifest = once_on(&export, &["--billing-period", "2026-10"]);
+    close(value(&with_manifest, "kiro_credits_used", &[("user", "alice")]), 550.75, "manifest ignores the stale chunk");
+    close(value(&with_manifest, "kiro_exporter_rows_read_total", &[]), 3_000.0, "rows");
+    // Without a manifest every Parquet file of the partition counts (including the zero-row leftover).
+    std::fs::remove_file(export.manifest("2026-10")).unwrap();
+    std::fs::remove_file(part.join("kiro-cur-00099.snappy.parquet")).unwrap();
+    let listed = once_on(&export, &["--billing-period", "2026-10"]);
+    close(value(&listed, "kiro_credits_used", &[("user", "alice")]), 550.75, "listing");
+    close(value(&listed, "kiro_credits_used", &[("user", "ivan")]), 12_000.0, "listing");
+}
+
+#[test]
+fn a_manifest_naming_a_missing_file_is_a_clear_error() {
+    let export = small_export();
+    std::fs::remove_file(export.partition("2026-10").join("kiro-cur-00002.snappy.parquet")).unwrap();
+    let out = run(&["--once", "--cur.path", export.path().to_str().unwrap(), "--billing-period", "2026-10"], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kiro-cur-Manifest.json") && err.contains("kiro-cur-00002.snappy.parquet") && err.contains("does not exist"), "{err}");
+}
+
+#[test]
+fn a_missing_required_column_names_the_export_setting() {
+    let export = small_export();
+    drop_columns(&export.partition("2026-10"), &["line_item_resource_id"]);
+    let out = run(&["--once", "--cur.path", export.path().to_str().unwrap(), "--billing-period", "2026-10"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+    assert!(err.contains("no column line_item_resource_id") && err.contains("Include resource IDs"), "{err}");
+}
+
+#[test]
+fn optional_columns_may_be_absent() {
+    let export = small_export();
+    drop_columns(
+        &export.partition("2026-10"),
+        &["product_usagetype", "line_item_net_unblended_cost", "tags", "resource_tags", "cost_category", "discount"],
+    );
+    let s = once_on(&export, &["--billing-period", "2026-10"]);
+    close(value(&s, "kiro_credits_used", &[("user", "bob")]), 1050.5, "bob");
+}
+
+#[test]
+fn a_corrupt_file_is_named() {
+    let export = small_export();
+    std::fs::remove_file(export.manifest("2026-10")).unwrap();
+    let bad = export.partition("2026-10").join("kiro-cur-00003.snappy.parquet");
+    std::fs::write(&bad, b"this is not parquet at all, just text").unwrap();
+    let out = run(&["--once", "--cur.path", export.path().to_str().unwrap(), "--billing-period", "2026-10"], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kiro-cur-00003.snappy.parquet") && err.contains("not a readable Parquet file"), "{err}");
+}
+
+#[test]
+fn config_errors_exit_64_with_one_line() {
+    for args in [vec!["--once"], vec!["--once", "--cur.path", "/tmp", "--billing-period", "2026-1"], vec!["--bogus"]] {
+        let out = run(&args, &[]);
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("kiro-exporter: "), "{err}");
+    }
+}
+
+#[test]
+fn settings_come_from_the_environment_and_the_config_file() {
+    let export = small_export();
+    let path = export.path().to_str().unwrap();
+    let s = parse(&once(&["--billing-period", "2026-09"], &[("KIRO_EXPORTER_CUR_PATH", path)]));
+    close(value(&s, "kiro_credits_used", &[("user_id", ALICE)]), 10.0, "env");
+    let cfg = export.path().join("config.yml");
+    std::fs::write(&cfg, format!("cur:\n  path: {path}\nbilling-period: \"2026-09\"\nkiro.plan: [\"Pro=800:20\"]\n")).unwrap();
+    let s = parse(&once(&["--config.file", cfg.to_str().unwrap()], &[]));
+    close(value(&s, "kiro_plan_credits", &[("user_id", ALICE)]), 800.0, "plan from the config file");
+}
+
+#[test]
+fn a_pinned_period_that_is_not_in_the_export_fails_clearly() {
+    let export = small_export();
+    let out = run(&["--once", "--cur.path", export.path().to_str().unwrap(), "--billing-period", "2025-01"], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no billing period 2025-01") && err.contains("2026-09, 2026-10"), "{err}");
+}

@@ -1,0 +1,91 @@
+//! Golden exposition: a fixed snapshot rendered in both formats must match the committed files.
+//! Regenerate with `KIRO_UPDATE_GOLDEN=1 cargo test --test integration golden` after an intended change.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use kiro_exporter::metrics::exposition::{Format, encode, finish};
+use kiro_exporter::metrics::snapshot_families;
+use kiro_exporter::model::kiro::UnattributedKey;
+use kiro_exporter::model::{KiroReport, Licence, LicenceKey};
+use kiro_exporter::snapshot::{PeriodSelection, Snapshot};
+use rust_decimal::Decimal;
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn snapshot() -> Snapshot {
+    let licence = |user_id: &str, plan: &str, used: &str, plan_credits: Option<&str>, seat: &str, credits: &str| {
+        let used = d(used);
+        let pc = plan_credits.map(d);
+        Licence {
+            key: LicenceKey {
+                account_id: "111111111111".into(),
+                region: "us-east-1".into(),
+                user_id: user_id.into(),
+            },
+            plan: plan.into(),
+            has_seat: pc.is_some(),
+            credits_used: used,
+            plan_credits: pc,
+            overage_credits: pc.map(|p| (used - p).max(Decimal::ZERO)),
+            subscription_cost_usd: d(seat),
+            credits_cost_usd: d(credits),
+            other_cost_usd: BTreeMap::new(),
+        }
+    };
+    let mut other = licence("u-3", "unknown", "42.42", None, "0", "0");
+    other.other_cost_usd.insert("NewThing".into(), d("0.5"));
+    let report = KiroReport {
+        licences: vec![
+            licence("u-1", "Pro", "1050.5", Some("1000"), "20", "2.02"),
+            licence("u-2", "Pro+", "0", Some("2000"), "39.9999999993", "0"),
+            other,
+        ],
+        unattributed_cost_usd: [(
+            UnattributedKey {
+                account_id: "111111111111".into(),
+                line_item_type: "Tax".into(),
+            },
+            d("3.10"),
+        )]
+        .into_iter()
+        .collect(),
+        last_usage_end: Some(1_793_491_200),
+        unknown_tiers: Default::default(),
+    };
+    let users = [("u-1".to_owned(), "alice".to_owned()), ("u-2".to_owned(), "Zoë \"Z\" \\ Å\nx".to_owned())]
+        .into_iter()
+        .collect();
+    Snapshot::new("2026-10".parse().unwrap(), PeriodSelection::Pinned, report, users)
+}
+
+fn check(format: Format, file: &str) {
+    let mut out = String::new();
+    encode(&mut out, &snapshot_families(&snapshot()), format);
+    finish(&mut out, format);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(file);
+    if std::env::var_os("KIRO_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &out).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if out != want {
+        for (i, (a, b)) in out.lines().zip(want.lines()).enumerate() {
+            if a != b {
+                panic!("{file} differs at line {}:\n got: {a}\nwant: {b}", i + 1);
+            }
+        }
+        panic!("{file} differs in length: got {} lines, want {}", out.lines().count(), want.lines().count());
+    }
+}
+
+#[test]
+fn golden_text() {
+    check(Format::Text, "snapshot.prom");
+}
+
+#[test]
+fn golden_openmetrics() {
+    check(Format::OpenMetrics, "snapshot.om");
+}
