@@ -22,9 +22,12 @@ fn main() -> ExitCode {
                 "--rows" => opts.rows = value("--rows")?.parse().map_err(|e| format!("--rows: {e}"))?,
                 "--users" => opts.bulk_users = value("--users")?.parse().map_err(|e| format!("--users: {e}"))?,
                 "--credits-rows-per-day" => {
-                    opts.credits_rows_per_day = value("--credits-rows-per-day")?.parse().map_err(|e| format!("--credits-rows-per-day: {e}"))?
+                    opts.credits_rows_per_day =
+                        value("--credits-rows-per-day")?.parse().map_err(|e| format!("--credits-rows-per-day: {e}"))?
                 }
-                "--chunk-rows" => opts.chunk_rows = value("--chunk-rows")?.parse().map_err(|e| format!("--chunk-rows: {e}"))?,
+                "--chunk-rows" => {
+                    opts.chunk_rows = value("--chunk-rows")?.parse().map_err(|e| format!("--chunk-rows: {e}"))?
+                }
                 "--seed" => opts.seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
                 "--period" => opts.period = value("--period")?.parse().map_err(|e| format!("--period: {e}"))?,
                 "--no-manifest" => opts.manifest = false,
@@ -40,12 +43,20 @@ fn main() -> ExitCode {
         }
     }
     let Some(out) = out else {
-        eprintln!("usage: generate OUT_DIR [--rows N] [--users N] [--period YYYY-MM] [--credits-rows-per-day N] [--chunk-rows N] [--seed N] [--no-manifest] [--no-previous]");
+        eprintln!(
+            "usage: generate OUT_DIR [--rows N] [--users N] [--period YYYY-MM] [--credits-rows-per-day N] [--chunk-rows N] [--seed N] [--no-manifest] [--no-previous]"
+        );
         return ExitCode::from(64);
     };
     match write_export(std::path::Path::new(&out), &opts) {
         Ok(s) => {
-            println!("wrote {} rows ({} Kiro) in {} files under {out}; users file {}", s.rows, s.kiro_rows, s.files.len(), s.users_file.display());
+            println!(
+                "wrote {} rows ({} Kiro) in {} files under {out}; users file {}",
+                s.rows,
+                s.kiro_rows,
+                s.files.len(),
+                s.users_file.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -28,23 +28,21 @@ pub async fn open_source(config: &Config) -> anyhow::Result<Arc<dyn CurSource>> 
             let root = store::open(location, &config.s3)
                 .await
                 .with_context(|| format!("opening the export at {}", location.display()))?;
-            Ok(Arc::new(EmbeddedSource::new(root)))
+            Ok(Arc::new(EmbeddedSource::new(root)?))
         }
     }
 }
 
 fn refresher(config: &Config, source: Arc<dyn CurSource>, metrics: Arc<SelfMetrics>) -> Refresher {
-    Refresher::new(
-        source,
-        config.users_file.clone(),
-        config.plans.clone(),
-        config.billing_period,
-        metrics,
-    )
+    Refresher::new(source, config.users_file.clone(), config.plans.clone(), config.billing_period, metrics)
 }
 
 /// Runs one refresh under the configured timeout and records it in the self-metrics.
-async fn refresh_once(config: &Config, refresher: &Refresher, metrics: &SelfMetrics) -> Result<Arc<Snapshot>, RefreshError> {
+async fn refresh_once(
+    config: &Config,
+    refresher: &Refresher,
+    metrics: &SelfMetrics,
+) -> Result<Arc<Snapshot>, RefreshError> {
     let started = Instant::now();
     let outcome = match tokio::time::timeout(config.refresh_timeout, refresher.refresh(chrono::Utc::now())).await {
         Ok(r) => r,
@@ -91,12 +89,7 @@ impl App {
             .await
             .with_context(|| format!("listening on {}", config.listen_address))?;
         let refresher = refresher(&config, source, metrics.clone());
-        Ok(Self {
-            config,
-            listener,
-            refresher,
-            metrics,
-        })
+        Ok(Self { config, listener, refresher, metrics })
     }
 
     /// The address actually bound (useful with port 0).
@@ -137,7 +130,8 @@ impl App {
                     tx.send_replace(Some(snapshot));
                 }
                 Err(e) => {
-                    let served = if tx.borrow().is_some() { "serving the last good data" } else { "nothing to serve yet" };
+                    let served =
+                        if tx.borrow().is_some() { "serving the last good data" } else { "nothing to serve yet" };
                     tracing::error!(source = e.source_label(), kind = e.kind(), error = %error_chain(&e), "refresh failed; {served}");
                 }
             }

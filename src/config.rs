@@ -39,7 +39,12 @@ pub enum LogLevel {
 
 /// Command-line flags, each also an environment variable and a config-file key.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "kiro-exporter", version, about = "Prometheus exporter for per-user Kiro credits and costs from AWS CUR 2.0 Data Exports", max_term_width = 110)]
+#[command(
+    name = "kiro-exporter",
+    version,
+    about = "Prometheus exporter for per-user Kiro credits and costs from AWS CUR 2.0 Data Exports",
+    max_term_width = 110
+)]
 pub struct Args {
     /// YAML file with settings (keys are the long flag names, e.g. `cur.path`); flags and env vars win.
     #[arg(long = "config.file", env = "KIRO_EXPORTER_CONFIG_FILE", value_name = "FILE")]
@@ -68,15 +73,30 @@ pub struct Args {
     pub plans: Vec<String>,
 
     /// Price of one overage credit in USD.
-    #[arg(long = "kiro.overage-price", env = "KIRO_EXPORTER_KIRO_OVERAGE_PRICE", default_value = "0.04", value_name = "USD")]
+    #[arg(
+        long = "kiro.overage-price",
+        env = "KIRO_EXPORTER_KIRO_OVERAGE_PRICE",
+        default_value = "0.04",
+        value_name = "USD"
+    )]
     pub overage_price: String,
 
     /// Address to listen on for scrapes (`:PORT` means all interfaces).
-    #[arg(long = "web.listen-address", env = "KIRO_EXPORTER_WEB_LISTEN_ADDRESS", default_value = ":10071", value_name = "ADDR")]
+    #[arg(
+        long = "web.listen-address",
+        env = "KIRO_EXPORTER_WEB_LISTEN_ADDRESS",
+        default_value = ":10071",
+        value_name = "ADDR"
+    )]
     pub listen_address: String,
 
     /// Path under which to expose metrics.
-    #[arg(long = "web.telemetry-path", env = "KIRO_EXPORTER_WEB_TELEMETRY_PATH", default_value = "/metrics", value_name = "PATH")]
+    #[arg(
+        long = "web.telemetry-path",
+        env = "KIRO_EXPORTER_WEB_TELEMETRY_PATH",
+        default_value = "/metrics",
+        value_name = "PATH"
+    )]
     pub telemetry_path: String,
 
     /// Only log messages with the given severity or above.
@@ -180,10 +200,7 @@ impl Args {
         let Some(path) = matches.get_one::<PathBuf>("config_file").cloned() else {
             return Ok(Self::try_parse_from(&argv)?);
         };
-        let file_err = |reason: String| ConfigError::File {
-            path: path.clone(),
-            reason,
-        };
+        let file_err = |reason: String| ConfigError::File { path: path.clone(), reason };
         let text = std::fs::read_to_string(&path).map_err(|e| file_err(e.to_string()))?;
         let doc: serde_norway::Value = serde_norway::from_str(&text).map_err(|e| file_err(e.to_string()))?;
         if !matches!(doc, serde_norway::Value::Mapping(_) | serde_norway::Value::Null) {
@@ -196,7 +213,9 @@ impl Args {
                 .get_arguments()
                 .find(|a| a.get_long() == Some(key.as_str()))
                 .filter(|a| a.get_id() != "config_file")
-                .ok_or_else(|| file_err(format!("unknown setting {key:?} (keys are the long flag names, e.g. cur.path)")))?;
+                .ok_or_else(|| {
+                    file_err(format!("unknown setting {key:?} (keys are the long flag names, e.g. cur.path)"))
+                })?;
             let id = arg.get_id().as_str();
             if matches!(matches.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable)) {
                 continue;
@@ -207,7 +226,9 @@ impl Args {
                     match v.as_str() {
                         "true" => argv.push(format!("--{key}").into()),
                         "false" => {}
-                        _ => return Err(file_err(format!("{key}: expected true or false, found {v:?}"))),
+                        _ => {
+                            return Err(file_err(format!("{key}: expected true or false, found {v:?}")));
+                        }
                     }
                 } else {
                     argv.push(format!("--{key}={v}").into());
@@ -238,16 +259,15 @@ impl Args {
             .map(|p| p.parse::<PlanSpec>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| invalid(format!("--kiro.plan: {e}")))?;
-        let overage: Decimal = self
-            .overage_price
-            .trim()
-            .parse()
-            .ok()
-            .filter(|d: &Decimal| !d.is_sign_negative())
-            .ok_or_else(|| invalid(format!("--kiro.overage-price: {:?} is not a non-negative number", self.overage_price)))?;
-        let listen_address = parse_listen_address(&self.listen_address)
-            .ok_or_else(|| invalid(format!("--web.listen-address: {:?} is not HOST:PORT or :PORT", self.listen_address)))?;
-        if !self.telemetry_path.starts_with('/') || self.telemetry_path == "/" || self.telemetry_path.starts_with("/-/") {
+        let overage: Decimal =
+            self.overage_price.trim().parse().ok().filter(|d: &Decimal| !d.is_sign_negative()).ok_or_else(|| {
+                invalid(format!("--kiro.overage-price: {:?} is not a non-negative number", self.overage_price))
+            })?;
+        let listen_address = parse_listen_address(&self.listen_address).ok_or_else(|| {
+            invalid(format!("--web.listen-address: {:?} is not HOST:PORT or :PORT", self.listen_address))
+        })?;
+        if !self.telemetry_path.starts_with('/') || self.telemetry_path == "/" || self.telemetry_path.starts_with("/-/")
+        {
             return Err(invalid(format!(
                 "--web.telemetry-path: {:?} must start with / and not be / or under /-/",
                 self.telemetry_path
@@ -318,7 +338,10 @@ mod tests {
     fn clear_errors() {
         let msg = |v: &[&str]| args(v).unwrap_err().to_string();
         assert!(msg(&[]).starts_with("no billing data source"));
-        assert!(msg(&["--cur.path", "/tmp", "--billing-period", "2026-13"]).contains("--billing-period: invalid billing period"));
+        assert!(
+            msg(&["--cur.path", "/tmp", "--billing-period", "2026-13"])
+                .contains("--billing-period: invalid billing period")
+        );
         assert!(msg(&["--cur.path", "/tmp", "--web.listen-address", "nope"]).contains("--web.listen-address"));
         assert!(msg(&["--cur.path", "/tmp", "--kiro.plan", "Pro"]).contains("--kiro.plan"));
         assert!(msg(&["--cur.path", "gs://x"]).contains("only local paths and s3://"));
@@ -337,12 +360,7 @@ mod tests {
         let c = args(&["--config.file", fs, "--web.listen-address", "127.0.0.1:1234"]).unwrap();
         assert_eq!(
             c.source,
-            SourceConfig::Embedded {
-                location: Location::S3 {
-                    bucket: "bkt".into(),
-                    prefix: "cur/exp".into()
-                }
-            }
+            SourceConfig::Embedded { location: Location::S3 { bucket: "bkt".into(), prefix: "cur/exp".into() } }
         );
         assert_eq!(c.refresh_interval, Duration::from_secs(900));
         assert_eq!(c.plans.get("Pro Max").unwrap().price_usd, Some(Decimal::from(100)));

@@ -33,8 +33,7 @@ type Resp = Response<Full<Bytes>>;
 fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
     r
 }
 
@@ -128,14 +127,7 @@ mod tests {
 
     fn state(snapshot: Option<Arc<Snapshot>>) -> (HttpState, watch::Sender<Option<Arc<Snapshot>>>) {
         let (tx, rx) = watch::channel(snapshot);
-        (
-            HttpState {
-                snapshot: rx,
-                metrics: Arc::new(SelfMetrics::new()),
-                telemetry_path: "/metrics".into(),
-            },
-            tx,
-        )
+        (HttpState { snapshot: rx, metrics: Arc::new(SelfMetrics::new()), telemetry_path: "/metrics".into() }, tx)
     }
 
     #[test]

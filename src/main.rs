@@ -20,7 +20,10 @@ fn config_error(e: &ConfigError) -> ExitCode {
 fn main() -> ExitCode {
     let args = match Args::load(std::env::args_os()) {
         Ok(a) => a,
-        Err(ConfigError::Clap(e)) if e.kind() == clap::error::ErrorKind::DisplayHelp || e.kind() == clap::error::ErrorKind::DisplayVersion => {
+        Err(ConfigError::Clap(e))
+            if e.kind() == clap::error::ErrorKind::DisplayHelp
+                || e.kind() == clap::error::ErrorKind::DisplayVersion =>
+        {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }

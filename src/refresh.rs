@@ -115,8 +115,12 @@ impl Refresher {
             return Ok((p, PeriodSelection::Pinned));
         }
         let current = BillingPeriod::containing(now);
-        if periods.contains(&current) && self.source.inspect(current).await?.rows > 0 {
-            return Ok((current, PeriodSelection::Current));
+        if periods.contains(&current) {
+            let inputs = self.source.inspect(current).await?;
+            self.metrics.observe_read(0, inputs.bytes_read);
+            if inputs.rows > 0 {
+                return Ok((current, PeriodSelection::Current));
+            }
         }
         match periods.iter().copied().filter(|p| *p != current).max() {
             Some(latest) => Ok((latest, PeriodSelection::Latest)),
@@ -128,6 +132,7 @@ impl Refresher {
     pub async fn refresh(&self, now: DateTime<Utc>) -> Result<(Arc<Snapshot>, RefreshResult), RefreshError> {
         let (period, selection) = self.choose_period(now).await?;
         let inputs = self.source.inspect(period).await?;
+        self.metrics.observe_read(0, inputs.bytes_read);
         let cached = {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             cache
@@ -149,11 +154,8 @@ impl Refresher {
                     rows_scanned = out.rows_scanned, bytes_read = out.bytes_read, kiro_groups = lines.len(),
                     "queried the export"
                 );
-                *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
-                    period,
-                    fingerprint: inputs.fingerprint.clone(),
-                    lines: lines.clone(),
-                });
+                *self.cache.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(Cached { period, fingerprint: inputs.fingerprint.clone(), lines: lines.clone() });
                 (lines, RefreshResult::Success)
             }
         };

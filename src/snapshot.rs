@@ -49,13 +49,7 @@ impl Snapshot {
         kiro: KiroReport,
         user_labels: BTreeMap<String, String>,
     ) -> Self {
-        Self {
-            period: Some(period),
-            selection: Some(selection),
-            kiro,
-            user_labels,
-            rendered: Default::default(),
-        }
+        Self { period: Some(period), selection: Some(selection), kiro, user_labels, rendered: Default::default() }
     }
 
     /// The `user` label for a user id (the id itself when unresolved).

@@ -158,9 +158,7 @@ fn map_type(value: DataType) -> DataType {
     DataType::Map(
         Arc::new(Field::new(
             "key_value",
-            DataType::Struct(
-                vec![Field::new("key", DataType::Utf8, false), Field::new("value", value, true)].into(),
-            ),
+            DataType::Struct(vec![Field::new("key", DataType::Utf8, false), Field::new("value", value, true)].into()),
             false,
         )),
         false,
@@ -180,19 +178,12 @@ fn arrow_type(ty: Ty) -> DataType {
 /// The CUR 2.0 schema the generator writes.
 pub fn cur2_schema() -> SchemaRef {
     Arc::new(Schema::new(
-        CUR2_COLUMNS
-            .iter()
-            .map(|(name, ty)| Field::new(*name, arrow_type(*ty), true))
-            .collect::<Vec<_>>(),
+        CUR2_COLUMNS.iter().map(|(name, ty)| Field::new(*name, arrow_type(*ty), true)).collect::<Vec<_>>(),
     ))
 }
 
 fn map_names() -> MapFieldNames {
-    MapFieldNames {
-        entry: "key_value".to_owned(),
-        key: "key".to_owned(),
-        value: "value".to_owned(),
-    }
+    MapFieldNames { entry: "key_value".to_owned(), key: "key".to_owned(), value: "value".to_owned() }
 }
 
 enum Builder {
@@ -224,18 +215,17 @@ impl Chunk {
                     Ty::Str => Builder::Str(StringBuilder::new()),
                     Ty::F64 => Builder::F64(Float64Builder::new()),
                     Ty::Ts => Builder::Ts(TimestampMillisecondBuilder::new()),
-                    Ty::MapStr => Builder::MapStr(MapBuilder::new(Some(map_names()), StringBuilder::new(), StringBuilder::new())),
-                    Ty::MapF64 => Builder::MapF64(MapBuilder::new(Some(map_names()), StringBuilder::new(), Float64Builder::new())),
+                    Ty::MapStr => {
+                        Builder::MapStr(MapBuilder::new(Some(map_names()), StringBuilder::new(), StringBuilder::new()))
+                    }
+                    Ty::MapF64 => {
+                        Builder::MapF64(MapBuilder::new(Some(map_names()), StringBuilder::new(), Float64Builder::new()))
+                    }
                 };
                 (*name, b)
             })
             .collect();
-        Self {
-            builders,
-            rows: 0,
-            period,
-            next_id: first_id,
-        }
+        Self { builders, rows: 0, period, next_id: first_id }
     }
 
     fn push(&mut self, r: &Row) -> io::Result<()> {
@@ -246,8 +236,14 @@ impl Chunk {
         self.next_id += 1;
         let interval = format!(
             "{}/{}",
-            Utc.timestamp_millis_opt(start).single().map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default(),
-            Utc.timestamp_millis_opt(end).single().map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
+            Utc.timestamp_millis_opt(start)
+                .single()
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_default(),
+            Utc.timestamp_millis_opt(end)
+                .single()
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_default()
         );
         let rate = if r.usage_amount != 0.0 { format!("{}", r.cost / r.usage_amount) } else { String::new() };
         for (name, b) in &mut self.builders {
@@ -272,7 +268,9 @@ impl Chunk {
                             Some(rate.as_str()).filter(|s| !s.is_empty())
                         }
                         "line_item_usage_account_id" => Some(r.account),
-                        "line_item_usage_account_name" => Some(if r.account == scenario::ACCOUNT_B { "platform" } else { "engineering" }),
+                        "line_item_usage_account_name" => {
+                            Some(if r.account == scenario::ACCOUNT_B { "platform" } else { "engineering" })
+                        }
                         "line_item_usage_type" | "product_usagetype" => Some(&r.usage_type),
                         "pricing_currency" => Some("USD"),
                         "pricing_unit" | "product_pricing_unit" => Some(r.pricing_unit).filter(|s| !s.is_empty()),
@@ -294,7 +292,9 @@ impl Chunk {
                 }
                 Builder::F64(b) => {
                     let v = match *name {
-                        "line_item_unblended_cost" | "line_item_blended_cost" | "line_item_net_unblended_cost" => Some(r.cost),
+                        "line_item_unblended_cost" | "line_item_blended_cost" | "line_item_net_unblended_cost" => {
+                            Some(r.cost)
+                        }
                         "line_item_usage_amount" | "line_item_normalized_usage_amount" => Some(r.usage_amount),
                         "pricing_public_on_demand_cost" => Some(r.cost.max(0.0)),
                         _ => None,
@@ -325,7 +325,11 @@ impl Chunk {
                         }
                         "resource_tags" | "tags" => {
                             for (k, v) in &r.resource_tags {
-                                b.keys().append_value(if *name == "tags" { format!("user:{k}") } else { format!("user_{k}") });
+                                b.keys().append_value(if *name == "tags" {
+                                    format!("user:{k}")
+                                } else {
+                                    format!("user_{k}")
+                                });
                                 b.values().append_value(v);
                             }
                         }
@@ -401,7 +405,11 @@ fn filler_row(rng: &mut Rng, days: u32) -> Row {
         "eu-central-1" => "EUC1",
         _ => "USE1",
     };
-    let mut r = Row::new(if rng.below(3) == 0 { scenario::ACCOUNT_B } else { scenario::ACCOUNT_A }, code, rng.below(u64::from(days)) as u32);
+    let mut r = Row::new(
+        if rng.below(3) == 0 { scenario::ACCOUNT_B } else { scenario::ACCOUNT_A },
+        code,
+        rng.below(u64::from(days)) as u32,
+    );
     r.usage_type = Cow::Owned(format!("{prefix}-{ut}"));
     r.operation = Cow::Borrowed(op);
     r.usage_amount = (rng.unit() * 100.0 * 1000.0).round() / 1000.0;
@@ -410,7 +418,8 @@ fn filler_row(rng: &mut Rng, days: u32) -> Row {
     r.product_region = Some(region);
     r.family = family;
     r.pricing_unit = "Hrs";
-    r.resource_id = (rng.below(2) == 0).then(|| format!("arn:aws:ec2:{region}:{}:instance/i-{:017x}", r.account, rng.next_u64() >> 4));
+    r.resource_id = (rng.below(2) == 0)
+        .then(|| format!("arn:aws:ec2:{region}:{}:instance/i-{:017x}", r.account, rng.next_u64() >> 4));
     if rng.below(4) == 0 {
         r.resource_tags = vec![("team", ["payments", "search", "platform"][rng.below(3) as usize])];
     }
@@ -418,7 +427,14 @@ fn filler_row(rng: &mut Rng, days: u32) -> Row {
 }
 
 /// Writes one period's data files and manifest under `root`.
-fn write_period(root: &Path, opts: &Options, period: BillingPeriod, kiro: Vec<Row>, total_rows: usize, rng: &mut Rng) -> io::Result<Vec<PathBuf>> {
+fn write_period(
+    root: &Path,
+    opts: &Options,
+    period: BillingPeriod,
+    kiro: Vec<Row>,
+    total_rows: usize,
+    rng: &mut Rng,
+) -> io::Result<Vec<PathBuf>> {
     let part = format!("BILLING_PERIOD={period}");
     let data_dir = root.join("data").join(&part);
     fs::create_dir_all(&data_dir)?;
@@ -508,10 +524,5 @@ pub fn write_export(dir: &Path, opts: &Options) -> io::Result<Summary> {
         text.push('\n');
     }
     fs::write(&users_file, text)?;
-    Ok(Summary {
-        files,
-        rows,
-        kiro_rows,
-        users_file,
-    })
+    Ok(Summary { files, rows, kiro_rows, users_file })
 }

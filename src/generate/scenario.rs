@@ -20,7 +20,7 @@
 
 use std::borrow::Cow;
 
-use super::{Row, Rng};
+use super::{Rng, Row};
 use crate::model::BillingPeriod;
 
 pub const ACCOUNT_A: &str = "111111111111";
@@ -65,7 +65,16 @@ fn arn(user: &str) -> String {
 }
 
 /// A seat row (`monthly-subscription`) for a tier spelled as in CUR (`Pro`, `ProPlus`, `ProMax`, `Power`).
-pub fn seat(account: &'static str, user: &str, prefix: &str, tier: &str, lit: &'static str, amount: f64, cost: f64, day: u32) -> Row {
+pub fn seat(
+    account: &'static str,
+    user: &str,
+    prefix: &str,
+    tier: &str,
+    lit: &'static str,
+    amount: f64,
+    cost: f64,
+    day: u32,
+) -> Row {
     let mut r = Row::new(account, "Kiro", day);
     r.operation = Cow::Borrowed("monthly-subscription");
     r.usage_type = Cow::Owned(format!("{prefix}-KiroEnterprise-{tier}"));
@@ -179,7 +188,14 @@ pub fn bulk(period: BillingPeriod, n: usize, rows_per_day: u32, rng: &mut Rng) -
     let mut users = Vec::with_capacity(n);
     let mut rows = Vec::new();
     for i in 0..n {
-        let id = format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", rng.next_u64() as u32, i, rng.below(4096), rng.below(4096), rng.next_u64() >> 16);
+        let id = format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            rng.next_u64() as u32,
+            i,
+            rng.below(4096),
+            rng.below(4096),
+            rng.next_u64() >> 16
+        );
         users.push((id.clone(), format!("user{:04}", i + 1)));
         let account = if rng.below(4) == 0 { ACCOUNT_B } else { ACCOUNT_A };
         let pick = rng.below(100);

@@ -55,11 +55,7 @@ impl Directory {
             if raw.is_empty() {
                 continue;
             }
-            let err = |reason: String| IdentityError::Parse {
-                path: path.to_owned(),
-                line: i + 1,
-                reason,
-            };
+            let err = |reason: String| IdentityError::Parse { path: path.to_owned(), line: i + 1, reason };
             let user: UserLine = serde_json::from_str(raw).map_err(|e| err(e.to_string()))?;
             if user.user_id.trim().is_empty() {
                 return Err(err("empty UserId".into()));
@@ -73,10 +69,8 @@ impl Directory {
 
     /// Reads and parses a users file.
     pub fn load(path: &Path) -> Result<Self, IdentityError> {
-        let text = std::fs::read_to_string(path).map_err(|source| IdentityError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| IdentityError::Read { path: path.to_owned(), source })?;
         Self::parse(path, &text)
     }
 

@@ -35,12 +35,7 @@ pub struct Family {
 
 impl Family {
     pub fn new(name: &'static str, kind: Kind, help: &'static str) -> Self {
-        Self {
-            name,
-            help,
-            kind,
-            samples: Vec::new(),
-        }
+        Self { name, help, kind, samples: Vec::new() }
     }
 
     /// Adds a sample with the suffix implied by the family type (`_total` for counters, `_info` for info).

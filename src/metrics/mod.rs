@@ -32,11 +32,31 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
         Kind::Gauge,
         "Kiro credits used in the billing period per licence (account, profile region, user), from the CUR Data Export (cached; see kiro_cur_data_last_usage_timestamp_seconds).",
     );
-    let mut plan_credits = Family::new("kiro_plan_credits", Kind::Gauge, "Credits included in the licence's Kiro plan per month (from configuration).");
-    let mut overage = Family::new("kiro_overage_credits", Kind::Gauge, "Credits used beyond the plan's included credits in the billing period, max(0, used - plan).");
-    let mut seat_cost = Family::new("kiro_subscription_cost_usd", Kind::Gauge, "Kiro seat cost billed in the period (unblended USD, month to date, refunds and credits netted), from the CUR Data Export.");
-    let mut credits_cost = Family::new("kiro_credits_cost_usd", Kind::Gauge, "Kiro credits cost billed in the period (unblended USD, month to date, refunds and credits netted), from the CUR Data Export.");
-    let mut other_cost = Family::new("kiro_other_cost_usd", Kind::Gauge, "Kiro cost of a licence's line items of other operations (unblended USD, month to date), by operation.");
+    let mut plan_credits = Family::new(
+        "kiro_plan_credits",
+        Kind::Gauge,
+        "Credits included in the licence's Kiro plan per month (from configuration).",
+    );
+    let mut overage = Family::new(
+        "kiro_overage_credits",
+        Kind::Gauge,
+        "Credits used beyond the plan's included credits in the billing period, max(0, used - plan).",
+    );
+    let mut seat_cost = Family::new(
+        "kiro_subscription_cost_usd",
+        Kind::Gauge,
+        "Kiro seat cost billed in the period (unblended USD, month to date, refunds and credits netted), from the CUR Data Export.",
+    );
+    let mut credits_cost = Family::new(
+        "kiro_credits_cost_usd",
+        Kind::Gauge,
+        "Kiro credits cost billed in the period (unblended USD, month to date, refunds and credits netted), from the CUR Data Export.",
+    );
+    let mut other_cost = Family::new(
+        "kiro_other_cost_usd",
+        Kind::Gauge,
+        "Kiro cost of a licence's line items of other operations (unblended USD, month to date), by operation.",
+    );
     for l in &s.kiro.licences {
         let labels = || {
             vec![
@@ -151,17 +171,11 @@ fn unix(t: SystemTime) -> f64 {
 
 impl SelfMetrics {
     pub fn new() -> Self {
-        let mut inner = Inner {
-            bucket_counts: vec![0; DURATION_BOUNDS.len()],
-            ..Inner::default()
-        };
+        let mut inner = Inner { bucket_counts: vec![0; DURATION_BOUNDS.len()], ..Inner::default() };
         for r in [RefreshResult::Success, RefreshResult::Unchanged, RefreshResult::Failure] {
             inner.refreshes.insert(r, 0);
         }
-        Self {
-            inner: Mutex::new(inner),
-            version: env!("CARGO_PKG_VERSION"),
-        }
+        Self { inner: Mutex::new(inner), version: env!("CARGO_PKG_VERSION") }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
@@ -254,7 +268,7 @@ impl SelfMetrics {
             }
             let mut rows = Family::new("kiro_exporter_rows_read", Kind::Counter, "CUR rows in the files covered by the queries run.");
             rows.push(vec![], i.rows_read as f64);
-            let mut bytes = Family::new("kiro_exporter_bytes_read", Kind::Counter, "Bytes fetched from the export (local files or S3) by the embedded engine.");
+            let mut bytes = Family::new("kiro_exporter_bytes_read", Kind::Counter, "Bytes fetched from the export (local files or S3): manifests, Parquet footers and the column chunks the queries need.");
             bytes.push(vec![], i.bytes_read as f64);
             vec![build, refreshes, errors, duration, last_success, age, last_ok, rows, bytes]
         })

@@ -237,7 +237,10 @@ mod tests {
     #[test]
     fn user_ids() {
         assert_eq!(user_id_from_resource("arn:aws:identitystore:::user/843884c8-00c1"), Some("843884c8-00c1"));
-        assert_eq!(user_id_from_resource("arn:aws:identitystore:::user/9066195b8c-843884c8"), Some("9066195b8c-843884c8"));
+        assert_eq!(
+            user_id_from_resource("arn:aws:identitystore:::user/9066195b8c-843884c8"),
+            Some("9066195b8c-843884c8")
+        );
         assert_eq!(user_id_from_resource("opaque-id"), Some("opaque-id"));
         assert_eq!(user_id_from_resource("  "), None);
         assert_eq!(user_id_from_resource("arn:aws:identitystore:::user/"), None);
@@ -368,10 +371,7 @@ mod tests {
             &PlanCatalog::default(),
         );
         let get = |t: &str| {
-            r.unattributed_cost_usd[&UnattributedKey {
-                account_id: "111122223333".into(),
-                line_item_type: t.into(),
-            }]
+            r.unattributed_cost_usd[&UnattributedKey { account_id: "111122223333".into(), line_item_type: t.into() }]
         };
         assert_eq!(get("EdpDiscount"), d("-3.25"));
         assert_eq!(get("Tax"), d("2.00"));
@@ -380,13 +380,17 @@ mod tests {
 
     #[test]
     fn other_operations_are_kept() {
-        let r = build_report(&[line(Some("o"), "SomethingNew", "USE1-X", "Usage", "1", "0.5")], &PlanCatalog::default());
+        let r =
+            build_report(&[line(Some("o"), "SomethingNew", "USE1-X", "Usage", "1", "0.5")], &PlanCatalog::default());
         assert_eq!(only(&r, "o").other_cost_usd["SomethingNew"], d("0.5"));
     }
 
     #[test]
     fn exactly_at_the_limit_has_no_overage() {
-        let r = build_report(&[seat("e", "Pro", "FlatRateSubscription", "20"), credits("e", "1000.00", "0")], &PlanCatalog::default());
+        let r = build_report(
+            &[seat("e", "Pro", "FlatRateSubscription", "20"), credits("e", "1000.00", "0")],
+            &PlanCatalog::default(),
+        );
         assert_eq!(only(&r, "e").overage_credits, Some(Decimal::ZERO));
     }
 

@@ -29,10 +29,7 @@ impl BillingPeriod {
 
     /// The month that contains `t`.
     pub fn containing(t: DateTime<Utc>) -> Self {
-        Self {
-            year: t.year(),
-            month: t.month(),
-        }
+        Self { year: t.year(), month: t.month() }
     }
 
     pub fn year(self) -> i32 {
@@ -46,23 +43,15 @@ impl BillingPeriod {
     /// The month after this one.
     pub fn next(self) -> Self {
         if self.month == 12 {
-            Self {
-                year: self.year + 1,
-                month: 1,
-            }
+            Self { year: self.year + 1, month: 1 }
         } else {
-            Self {
-                year: self.year,
-                month: self.month + 1,
-            }
+            Self { year: self.year, month: self.month + 1 }
         }
     }
 
     /// First instant of the period.
     pub fn start(self) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(self.year, self.month, 1, 0, 0, 0)
-            .single()
-            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        Utc.with_ymd_and_hms(self.year, self.month, 1, 0, 0, 0).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
     /// First instant after the period.

@@ -56,11 +56,7 @@ impl FromStr for PlanSpec {
         if credits.is_sign_negative() || price_usd.is_some_and(|p| p.is_sign_negative()) {
             return Err(bad());
         }
-        Ok(Self {
-            name,
-            credits,
-            price_usd,
-        })
+        Ok(Self { name, credits, price_usd })
     }
 }
 
@@ -79,11 +75,7 @@ impl fmt::Display for PlanSpec {
 /// `ProPlus`, `Pro+`, `PRO_PLUS` -> `Pro+`; `ProMax`, `PRO_MAX` -> `Pro Max`; otherwise the text as given
 /// (case-insensitive for the known names).
 pub fn canonical_plan_name(tier: &str) -> String {
-    let key: String = tier
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '_' | '-'))
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let key: String = tier.chars().filter(|c| !matches!(c, ' ' | '_' | '-')).collect::<String>().to_ascii_lowercase();
     match key.as_str() {
         "pro" => "Pro".to_owned(),
         "proplus" | "pro+" => "Pro+".to_owned(),
@@ -124,7 +116,7 @@ impl PlanCatalog {
             }
         }
         // Tiers rank by the credits they include; ties keep configuration order.
-        catalog.plans.sort_by(|a, b| a.credits.cmp(&b.credits));
+        catalog.plans.sort_by_key(|p| p.credits);
         catalog.overage_usd_per_credit = overage_usd_per_credit;
         catalog
     }
@@ -181,10 +173,8 @@ mod tests {
 
     #[test]
     fn overrides_replace_and_add() {
-        let o: Vec<PlanSpec> = ["Pro Max=5000:100", "Team=3000:60", "pro=1200:25"]
-            .iter()
-            .map(|s| s.parse().unwrap())
-            .collect();
+        let o: Vec<PlanSpec> =
+            ["Pro Max=5000:100", "Team=3000:60", "pro=1200:25"].iter().map(|s| s.parse().unwrap()).collect();
         let c = PlanCatalog::with_overrides(&o, Decimal::new(5, 2));
         assert_eq!(c.get("Pro Max").unwrap().price_usd, Some(Decimal::from(100)));
         assert_eq!(c.get("Pro").unwrap().credits, Decimal::from(1200));

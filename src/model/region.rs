@@ -49,14 +49,15 @@ const USAGE_TYPE_PREFIXES: &[(&str, &str)] = &[
 /// The region named by a usage type's prefix (`USE1-...` -> `us-east-1`), if it has a known one.
 pub fn region_from_usage_type(usage_type: &str) -> Option<&'static str> {
     let (prefix, _) = usage_type.split_once('-')?;
-    USAGE_TYPE_PREFIXES
-        .iter()
-        .find(|(p, _)| p.eq_ignore_ascii_case(prefix))
-        .map(|(_, r)| *r)
+    USAGE_TYPE_PREFIXES.iter().find(|(p, _)| p.eq_ignore_ascii_case(prefix)).map(|(_, r)| *r)
 }
 
 /// Resolves a line item's region in the documented order; `""` when nothing names one.
-pub fn resolve_region(product_region: Option<&str>, usage_type: Option<&str>, product_region_code: Option<&str>) -> String {
+pub fn resolve_region(
+    product_region: Option<&str>,
+    usage_type: Option<&str>,
+    product_region_code: Option<&str>,
+) -> String {
     fn non_empty(s: Option<&str>) -> Option<&str> {
         s.map(str::trim).filter(|s| !s.is_empty())
     }
@@ -75,7 +76,10 @@ mod tests {
 
     #[test]
     fn order_of_sources() {
-        assert_eq!(resolve_region(Some("eu-central-1"), Some("USE1-KiroEnterprise-Pro"), Some("us-east-1")), "eu-central-1");
+        assert_eq!(
+            resolve_region(Some("eu-central-1"), Some("USE1-KiroEnterprise-Pro"), Some("us-east-1")),
+            "eu-central-1"
+        );
         assert_eq!(resolve_region(None, Some("EUC1-KiroEnterprise-Pro"), Some("us-east-1")), "eu-central-1");
         assert_eq!(resolve_region(Some(""), Some("USE1-KiroEnterprise-Credits"), None), "us-east-1");
         assert_eq!(resolve_region(None, Some("KiroEnterprise-Pro"), Some("ap-northeast-1")), "ap-northeast-1");

@@ -11,9 +11,10 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
-use datafusion::datasource::MemTable;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::lit;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use tokio::sync::Mutex;
@@ -27,16 +28,24 @@ use crate::sql::{Aggregate, SqlType, Table};
 /// DataFusion over a Data Export.
 pub struct EmbeddedSource {
     root: Rooted,
+    /// Shared by all queries: holds the object store and the Parquet footer cache.
+    runtime: Arc<RuntimeEnv>,
     /// The delivery found by the last `inspect`, reused by the queries of the same refresh.
     last: Mutex<Option<Delivery>>,
 }
 
 impl EmbeddedSource {
-    pub fn new(root: Rooted) -> Self {
-        Self {
-            root,
-            last: Mutex::new(None),
-        }
+    pub fn new(root: Rooted) -> Result<Self, SourceError> {
+        let runtime = RuntimeEnvBuilder::new()
+            .build_arc()
+            .map_err(|e| SourceError::Config(format!("DataFusion runtime: {e}")))?;
+        runtime.register_object_store(&root.url, root.store.clone());
+        Ok(Self { root, runtime, last: Mutex::new(None) })
+    }
+
+    async fn inspect_delivery(&self, period: BillingPeriod) -> Result<Delivery, SourceError> {
+        let cache = self.runtime.cache_manager.get_file_metadata_cache();
+        export::inspect(&self.root, &cache, period).await
     }
 
     async fn delivery(&self, period: BillingPeriod) -> Result<Delivery, SourceError> {
@@ -44,7 +53,7 @@ impl EmbeddedSource {
         if let Some(d) = last.as_ref().filter(|d| d.period == period) {
             return Ok(d.clone());
         }
-        let d = export::inspect(&self.root, period).await?;
+        let d = self.inspect_delivery(period).await?;
         *last = Some(d.clone());
         Ok(d)
     }
@@ -79,11 +88,7 @@ fn table_schema(aggregate: &'static Aggregate, delivery: &Delivery) -> Result<Sc
     };
     if delivery.files.is_empty() {
         // Nothing to read: an empty table of the documented types gives the aggregate's empty result.
-        let fields: Vec<Field> = aggregate
-            .columns
-            .iter()
-            .map(|c| Field::new(c.name, arrow_type(c.ty), true))
-            .collect();
+        let fields: Vec<Field> = aggregate.columns.iter().map(|c| Field::new(c.name, arrow_type(c.ty), true)).collect();
         return Ok(Arc::new(Schema::new(fields)));
     }
     let mut added = Vec::new();
@@ -145,8 +150,10 @@ impl CurSource for EmbeddedSource {
     }
 
     async fn inspect(&self, period: BillingPeriod) -> Result<PeriodInputs, SourceError> {
-        let d = export::inspect(&self.root, period).await?;
+        let before = self.root.store.bytes_read();
+        let d = self.inspect_delivery(period).await?;
         let inputs = PeriodInputs {
+            bytes_read: self.root.store.bytes_read().saturating_sub(before),
             fingerprint: d.fingerprint.clone(),
             from_manifest: d.from_manifest,
             rows: d.files.iter().map(|f| f.rows).sum(),
@@ -167,8 +174,7 @@ impl CurSource for EmbeddedSource {
         let config = SessionConfig::new()
             .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
             .with_information_schema(false);
-        let ctx = SessionContext::new_with_config(config);
-        ctx.register_object_store(&self.root.url, self.root.store.clone());
+        let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
         if delivery.files.is_empty() {
             let empty = MemTable::try_new(schema.clone(), vec![vec![]]).map_err(query_err)?;
             ctx.register_table("cur_files", Arc::new(empty)).map_err(query_err)?;
@@ -184,8 +190,7 @@ impl CurSource for EmbeddedSource {
                     ListingTableUrl::parse(url.as_str()).map_err(query_err)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
             let config = ListingTableConfig::new_with_multi_paths(urls)
                 .with_listing_options(options)
                 .with_schema(schema.clone());
@@ -204,10 +209,8 @@ impl CurSource for EmbeddedSource {
         let df = ctx.sql(&aggregate.render("cur", period)).await.map_err(query_err)?;
         let out_schema: Schema = df.schema().as_arrow().clone();
         let batches = df.collect().await.map_err(query_err)?;
-        let table = to_table(&batches, &out_schema).map_err(|reason| SourceError::Query {
-            aggregate: aggregate.name,
-            reason,
-        })?;
+        let table = to_table(&batches, &out_schema)
+            .map_err(|reason| SourceError::Query { aggregate: aggregate.name, reason })?;
         Ok(QueryOutput {
             table,
             rows_scanned: delivery.files.iter().map(|f| f.rows).sum(),

@@ -13,8 +13,11 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
 use datafusion::arrow::datatypes::SchemaRef;
+use std::sync::Arc;
+
+use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
+use datafusion::execution::cache::cache_manager::FileMetadataCache;
 use datafusion::parquet::arrow::parquet_to_arrow_schema;
-use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
@@ -72,10 +75,7 @@ pub async fn list_periods(root: &Rooted) -> Result<Vec<BillingPeriod>, SourceErr
         .store
         .list_with_delimiter(Some(&data))
         .await
-        .map_err(|source| SourceError::List {
-            location: display(root, &data),
-            source,
-        })?;
+        .map_err(|source| SourceError::List { location: display(root, &data), source })?;
     let mut periods: Vec<BillingPeriod> = listing
         .common_prefixes
         .iter()
@@ -100,10 +100,7 @@ async fn list_all(root: &Rooted, prefix: &Path) -> Result<Vec<ObjectMeta>, Sourc
         .list(Some(prefix))
         .try_collect()
         .await
-        .map_err(|source| SourceError::List {
-            location: display(root, prefix),
-            source,
-        })?;
+        .map_err(|source| SourceError::List { location: display(root, prefix), source })?;
     v.sort_by(|a, b| a.location.cmp(&b.location));
     Ok(v)
 }
@@ -131,29 +128,14 @@ async fn list_delivery(root: &Rooted, period: BillingPeriod) -> Result<Listed, S
         .filter(|m| m.location.filename().is_some_and(|f| f.ends_with("-Manifest.json")))
         .max_by_key(|m| (m.last_modified, m.location.clone()));
     let Some(manifest) = manifest else {
-        let files = listed
-            .into_iter()
-            .filter(|m| m.location.filename().is_some_and(|f| f.ends_with(".parquet")))
-            .collect();
+        let files =
+            listed.into_iter().filter(|m| m.location.filename().is_some_and(|f| f.ends_with(".parquet"))).collect();
         return Ok(Listed { files, manifest: None });
     };
     let location = display(root, &manifest.location);
-    let read_err = |source| SourceError::Read {
-        location: location.clone(),
-        source,
-    };
-    let bytes = root
-        .store
-        .get(&manifest.location)
-        .await
-        .map_err(read_err)?
-        .bytes()
-        .await
-        .map_err(read_err)?;
-    let bad = |reason: String| SourceError::Manifest {
-        location: location.clone(),
-        reason,
-    };
+    let read_err = |source| SourceError::Read { location: location.clone(), source };
+    let bytes = root.store.get(&manifest.location).await.map_err(read_err)?.bytes().await.map_err(read_err)?;
+    let bad = |reason: String| SourceError::Manifest { location: location.clone(), reason };
     let parsed: Manifest = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
     let mut files = Vec::with_capacity(parsed.data_files.len());
     for entry in &parsed.data_files {
@@ -173,14 +155,15 @@ async fn list_delivery(root: &Rooted, period: BillingPeriod) -> Result<Listed, S
     files.sort_by(|a, b| a.location.cmp(&b.location));
     files.dedup_by(|a, b| a.location == b.location);
     tracing::debug!(manifest = %location, execution_id = ?parsed.execution_id, files = files.len(), "using the export manifest");
-    Ok(Listed {
-        files,
-        manifest: Some(manifest),
-    })
+    Ok(Listed { files, manifest: Some(manifest) })
 }
 
 /// Finds a period's files, reads their footers and fingerprints the delivery.
-pub async fn inspect(root: &Rooted, period: BillingPeriod) -> Result<Delivery, SourceError> {
+pub async fn inspect(
+    root: &Rooted,
+    cache: &Arc<FileMetadataCache>,
+    period: BillingPeriod,
+) -> Result<Delivery, SourceError> {
     let Listed { files, manifest } = list_delivery(root, period).await?;
     let from_manifest = manifest.is_some();
 
@@ -195,22 +178,16 @@ pub async fn inspect(root: &Rooted, period: BillingPeriod) -> Result<Delivery, S
     let fingerprint = format!("{}:{:016x}", if from_manifest { "manifest" } else { "listing" }, hasher.finish());
 
     let footers = futures::stream::iter(files.into_iter().filter(|m| m.size > 0))
-        .map(|meta| read_footer(root, meta))
+        .map(|meta| read_footer(root, cache, meta))
         .buffered(8)
         .try_collect::<Vec<_>>()
         .await?;
     let files: Vec<DataFile> = footers.into_iter().filter(|f| f.rows > 0).collect();
     let total_bytes = files.iter().map(|f| f.meta.size).sum();
-    Ok(Delivery {
-        period,
-        files,
-        from_manifest,
-        fingerprint,
-        total_bytes,
-    })
+    Ok(Delivery { period, files, from_manifest, fingerprint, total_bytes })
 }
 
-async fn read_footer(root: &Rooted, meta: ObjectMeta) -> Result<DataFile, SourceError> {
+async fn read_footer(root: &Rooted, cache: &Arc<FileMetadataCache>, meta: ObjectMeta) -> Result<DataFile, SourceError> {
     let shown = display(root, &meta.location);
     if !meta.location.as_ref().ends_with(".parquet") {
         let reason = if meta.location.as_ref().ends_with(".csv.gz") || meta.location.as_ref().ends_with(".csv") {
@@ -220,49 +197,23 @@ async fn read_footer(root: &Rooted, meta: ObjectMeta) -> Result<DataFile, Source
         };
         return Err(SourceError::Parquet { location: shown, reason });
     }
-    let bad = |reason: String| SourceError::Parquet {
-        location: shown.clone(),
-        reason,
-    };
-    let read = |range: std::ops::Range<u64>| {
-        let location = meta.location.clone();
-        async move { root.store.get_range(&location, range).await }
-    };
-    // One request for the tail usually holds the whole footer; a larger footer costs a second one.
-    let size = meta.size;
-    let tail_len = size.min(FOOTER_PREFETCH);
-    let tail = read(size - tail_len..size).await.map_err(|source| SourceError::Read {
-        location: shown.clone(),
-        source,
-    })?;
-    if size < 12 || tail.len() < 8 || &tail[tail.len() - 4..] != b"PAR1" {
-        return Err(bad("no Parquet footer (truncated, or not a Parquet file)".into()));
-    }
-    let n = tail.len();
-    let meta_len = u64::from(u32::from_le_bytes([tail[n - 8], tail[n - 7], tail[n - 6], tail[n - 5]]));
-    if meta_len + 8 > size {
-        return Err(bad(format!("footer claims {meta_len} bytes of metadata in a {size}-byte file")));
-    }
-    let buf = if meta_len + 8 <= tail_len {
-        tail.slice((n - 8 - meta_len as usize)..(n - 8))
-    } else {
-        read(size - 8 - meta_len..size - 8).await.map_err(|source| SourceError::Read {
-            location: shown.clone(),
-            source,
-        })?
-    };
-    let md = ParquetMetaDataReader::decode_metadata(&buf).map_err(|e| bad(e.to_string()))?;
+    // DataFusion's metadata reader, with the session's cache: the scan that follows finds the footer there
+    // and does not fetch it again.
+    let md = DFParquetMetadata::new(root.store.as_ref(), &meta)
+        .with_metadata_size_hint(Some(FOOTER_PREFETCH))
+        .with_file_metadata_cache(Some(cache.clone()))
+        .fetch_metadata()
+        .await
+        .map_err(|e| SourceError::Parquet { location: shown.clone(), reason: e.to_string() })?;
     let fm = md.file_metadata();
-    let schema = parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata()).map_err(|e| bad(e.to_string()))?;
-    Ok(DataFile {
-        schema: std::sync::Arc::new(schema),
-        rows: u64::try_from(fm.num_rows()).unwrap_or(0),
-        meta,
-    })
+    let schema = parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata())
+        .map_err(|e| SourceError::Parquet { location: shown, reason: e.to_string() })?;
+    Ok(DataFile { schema: std::sync::Arc::new(schema), rows: u64::try_from(fm.num_rows()).unwrap_or(0), meta })
 }
 
-/// Bytes fetched from the end of a file to read its footer in one request.
-const FOOTER_PREFETCH: u64 = 256 * 1024;
+/// Bytes fetched from the end of a file to read its footer in one request (CUR 2.0 footers with ~125
+/// columns and a few row groups fit).
+const FOOTER_PREFETCH: usize = 64 * 1024;
 
 #[cfg(test)]
 mod tests {

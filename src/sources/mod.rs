@@ -23,6 +23,8 @@ pub struct PeriodInputs {
     pub from_manifest: bool,
     /// Rows in the period's files, from the Parquet footers.
     pub rows: u64,
+    /// Bytes fetched to find out (manifest, footers not yet cached).
+    pub bytes_read: u64,
 }
 
 /// The result of one aggregate and what it cost to compute.
@@ -75,11 +77,7 @@ pub enum SourceError {
     #[error("{location} is not a readable Parquet file: {reason}")]
     Parquet { location: String, reason: String },
     #[error("the export has no column {column} (needed by {aggregate}); to fix: {fix}")]
-    MissingColumn {
-        column: String,
-        aggregate: &'static str,
-        fix: &'static str,
-    },
+    MissingColumn { column: String, aggregate: &'static str, fix: &'static str },
     #[error("files of the export disagree on column types: {0}")]
     Schema(String),
     #[error("query {aggregate} failed: {reason}")]

@@ -44,10 +44,7 @@ impl Location {
             if bucket.is_empty() {
                 return Err(SourceError::Config(format!("{s}: no bucket name in the s3:// URL")));
             }
-            return Ok(Self::S3 {
-                bucket: bucket.to_owned(),
-                prefix: prefix.trim_matches('/').to_owned(),
-            });
+            return Ok(Self::S3 { bucket: bucket.to_owned(), prefix: prefix.trim_matches('/').to_owned() });
         }
         if s.contains("://") && !s.starts_with("file://") {
             return Err(SourceError::Config(format!("{s}: only local paths and s3:// URLs are supported")));
@@ -78,10 +75,7 @@ impl S3Settings {
     /// Reads the endpoint override from the process environment.
     pub fn from_env(region: Option<String>) -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        Self {
-            region,
-            endpoint: var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL")),
-        }
+        Self { region, endpoint: var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL")) }
     }
 }
 
@@ -111,10 +105,11 @@ impl CredentialProvider for SdkCredentials {
 
     async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
         use aws_credential_types::provider::ProvideCredentials;
-        let c = self.0.provide_credentials().await.map_err(|e| object_store::Error::Generic {
-            store: "S3",
-            source: Box::new(e),
-        })?;
+        let c = self
+            .0
+            .provide_credentials()
+            .await
+            .map_err(|e| object_store::Error::Generic { store: "S3", source: Box::new(e) })?;
         Ok(Arc::new(AwsCredential {
             key_id: c.access_key_id().to_owned(),
             secret_key: c.secret_access_key().to_owned(),
@@ -161,9 +156,7 @@ pub async fn open(location: &Location, s3: &S3Settings) -> Result<Rooted, Source
                     .with_allow_http(endpoint.starts_with("http://"))
                     .with_virtual_hosted_style_request(false);
             }
-            let store = builder
-                .build()
-                .map_err(|e| SourceError::Config(format!("{}: {e}", location.display())))?;
+            let store = builder.build().map_err(|e| SourceError::Config(format!("{}: {e}", location.display())))?;
             let url = Url::parse(&format!("s3://{bucket}")).map_err(|e| SourceError::Config(e.to_string()))?;
             Ok(Rooted {
                 store: Arc::new(CountingStore::new(Arc::new(store))),
@@ -184,10 +177,7 @@ pub struct CountingStore {
 
 impl CountingStore {
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
-        Self {
-            inner,
-            bytes: AtomicU64::new(0),
-        }
+        Self { inner, bytes: AtomicU64::new(0) }
     }
 
     /// Bytes fetched so far.
@@ -204,7 +194,12 @@ impl fmt::Display for CountingStore {
 
 #[async_trait]
 impl ObjectStore for CountingStore {
-    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
         self.inner.put_opts(location, payload, opts).await
     }
 
@@ -260,17 +255,11 @@ mod tests {
     fn locations() {
         assert_eq!(
             Location::parse("s3://bucket/cur/export/").unwrap(),
-            Location::S3 {
-                bucket: "bucket".into(),
-                prefix: "cur/export".into()
-            }
+            Location::S3 { bucket: "bucket".into(), prefix: "cur/export".into() }
         );
         assert_eq!(
             Location::parse("s3://bucket").unwrap(),
-            Location::S3 {
-                bucket: "bucket".into(),
-                prefix: String::new()
-            }
+            Location::S3 { bucket: "bucket".into(), prefix: String::new() }
         );
         assert_eq!(Location::parse("./sample").unwrap(), Location::Local("./sample".into()));
         assert!(Location::parse("s3:///x").is_err());

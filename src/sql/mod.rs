@@ -45,12 +45,7 @@ pub struct Aggregate {
 }
 
 const fn required(name: &'static str, ty: SqlType) -> Column {
-    Column {
-        name,
-        ty,
-        optional: false,
-        fix: ALL_COLUMNS,
-    }
+    Column { name, ty, optional: false, fix: ALL_COLUMNS }
 }
 
 /// Per-licence Kiro line items (`kiro_lines.sql`).
@@ -74,12 +69,7 @@ pub static KIRO_LINES: Aggregate = Aggregate {
         required("line_item_usage_end_date", SqlType::Timestamp),
         required("product", SqlType::MapVarchar),
         required("product_region_code", SqlType::Varchar),
-        Column {
-            name: "product_usagetype",
-            ty: SqlType::Varchar,
-            optional: true,
-            fix: ALL_COLUMNS,
-        },
+        Column { name: "product_usagetype", ty: SqlType::Varchar, optional: true, fix: ALL_COLUMNS },
     ],
 };
 
@@ -113,33 +103,25 @@ struct Cols<'a> {
 
 impl<'a> Cols<'a> {
     fn new(aggregate: &'static str, table: &'a Table) -> Self {
-        Self {
-            aggregate,
-            index: table.columns.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect(),
-        }
+        Self { aggregate, index: table.columns.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect() }
     }
 
     fn get(&self, name: &str) -> Result<usize, ResultError> {
-        self.index.get(name).copied().ok_or_else(|| ResultError {
-            aggregate: self.aggregate,
-            reason: format!("missing column {name}"),
-        })
+        self.index
+            .get(name)
+            .copied()
+            .ok_or_else(|| ResultError { aggregate: self.aggregate, reason: format!("missing column {name}") })
     }
 
     fn err(&self, row: usize, col: &str, reason: String) -> ResultError {
-        ResultError {
-            aggregate: self.aggregate,
-            reason: format!("row {row}, column {col}: {reason}"),
-        }
+        ResultError { aggregate: self.aggregate, reason: format!("row {row}, column {col}: {reason}") }
     }
 }
 
 /// Parses a decimal as engines print it (`1234.5600000000`, `-0.5`, `1E+3`).
 pub fn parse_decimal(s: &str) -> Result<Decimal, String> {
     let s = s.trim();
-    s.parse::<Decimal>()
-        .or_else(|_| Decimal::from_scientific(s))
-        .map_err(|_| format!("not a number: {s:?}"))
+    s.parse::<Decimal>().or_else(|_| Decimal::from_scientific(s)).map_err(|_| format!("not a number: {s:?}"))
 }
 
 /// Parses a timestamp as engines print it (`2026-01-31 00:00:00.000`, `2026-01-31T00:00:00`, with or
@@ -224,7 +206,14 @@ mod tests {
         assert_eq!(parse_decimal("1E+3").unwrap(), Decimal::from(1000));
         assert!(parse_decimal("1,5").is_err());
         let want = 1_769_817_600; // 2026-01-31T00:00:00Z
-        for s in ["2026-01-31 00:00:00.000", "2026-01-31T00:00:00", "2026-01-31T00:00:00Z", "2026-01-31 00:00:00 UTC", "2026-01-31T00:00:00+00:00", "2026-01-31"] {
+        for s in [
+            "2026-01-31 00:00:00.000",
+            "2026-01-31T00:00:00",
+            "2026-01-31T00:00:00Z",
+            "2026-01-31 00:00:00 UTC",
+            "2026-01-31T00:00:00+00:00",
+            "2026-01-31",
+        ] {
             assert_eq!(parse_timestamp(s), Ok(want), "{s}");
         }
         assert!(parse_timestamp("yesterday").is_err());
@@ -233,8 +222,16 @@ mod tests {
     #[test]
     fn parses_rows_by_column_name() {
         let cols = [
-            "usage_amount", "account_id", "resource_id", "product_region", "product_region_code", "usage_type",
-            "operation", "line_item_type", "unblended_cost", "last_usage_end",
+            "usage_amount",
+            "account_id",
+            "resource_id",
+            "product_region",
+            "product_region_code",
+            "usage_type",
+            "operation",
+            "line_item_type",
+            "unblended_cost",
+            "last_usage_end",
         ];
         let t = Table {
             columns: cols.iter().map(|s| s.to_string()).collect(),

@@ -15,7 +15,10 @@ fn once_on(export: &Export, extra: &[&str]) -> Vec<(String, Labels, f64)> {
 
 /// (account, region, user id) -> expected (user label, plan, used, plan credits, overage, seat USD, credits USD).
 #[allow(clippy::type_complexity)]
-fn expected() -> Vec<((&'static str, &'static str, &'static str), (&'static str, &'static str, f64, Option<f64>, Option<f64>, f64, f64))> {
+fn expected() -> Vec<(
+    (&'static str, &'static str, &'static str),
+    (&'static str, &'static str, f64, Option<f64>, Option<f64>, f64, f64),
+)> {
     vec![
         // alice: 250.5 + 300.25; the 999-credit q-developer-snapshot row is ignored.
         ((ACCOUNT_A, "us-east-1", ALICE), ("alice", "Pro", 550.75, Some(1000.0), Some(0.0), 20.0, 0.0)),
@@ -71,14 +74,26 @@ fn once_exports_the_hand_computed_values() {
     // Every licence has exactly one series per metric: 12 scenario licences + 5 bulk users.
     assert_eq!(all(&s, "kiro_credits_used", &[]).len(), 17);
     let unattributed = |account, lit| {
-        value(&s, "kiro_unattributed_cost_usd", &[("aws_account_id", account), ("line_item_type", lit), ("billing_period", "2026-10")])
+        value(
+            &s,
+            "kiro_unattributed_cost_usd",
+            &[("aws_account_id", account), ("line_item_type", lit), ("billing_period", "2026-10")],
+        )
     };
     close(unattributed(ACCOUNT_A, "EdpDiscount"), -5.25, "discount A");
     close(unattributed(ACCOUNT_A, "Tax"), 3.10, "tax A");
     close(unattributed(ACCOUNT_B, "Tax"), 1.00, "tax B");
     // Freshness: the scenario's last rows cover 2026-10-31, ending 2026-11-01T00:00:00Z.
-    close(value(&s, "kiro_cur_data_last_usage_timestamp_seconds", &[("billing_period", "2026-10")]), 1_793_491_200.0, "freshness");
-    close(value(&s, "kiro_exporter_billing_period_info", &[("billing_period", "2026-10"), ("selection", "pinned")]), 1.0, "period");
+    close(
+        value(&s, "kiro_cur_data_last_usage_timestamp_seconds", &[("billing_period", "2026-10")]),
+        1_793_491_200.0,
+        "freshness",
+    );
+    close(
+        value(&s, "kiro_exporter_billing_period_info", &[("billing_period", "2026-10"), ("selection", "pinned")]),
+        1.0,
+        "period",
+    );
     close(value(&s, "kiro_exporter_refreshes_total", &[("result", "success")]), 1.0, "refreshes");
     assert!(value(&s, "kiro_exporter_bytes_read_total", &[]) > 0.0);
     close(value(&s, "kiro_exporter_rows_read_total", &[]), 3_000.0, "rows read");
@@ -89,7 +104,11 @@ fn default_period_is_the_latest_when_the_current_month_has_no_data() {
     // The generated months are 2026-09 and 2026-10; "now" is later, so the latest is chosen.
     let export = small_export();
     let s = once_on(&export, &[]);
-    close(value(&s, "kiro_exporter_billing_period_info", &[("billing_period", "2026-10"), ("selection", "latest")]), 1.0, "selection");
+    close(
+        value(&s, "kiro_exporter_billing_period_info", &[("billing_period", "2026-10"), ("selection", "latest")]),
+        1.0,
+        "selection",
+    );
     let s = once_on(&export, &["--billing-period", "2026-09"]);
     assert_eq!(all(&s, "kiro_credits_used", &[]).len(), 1);
     close(value(&s, "kiro_credits_used", &[("user", "alice"), ("billing_period", "2026-09")]), 10.0, "september");
@@ -119,7 +138,12 @@ fn a_manifest_naming_a_missing_file_is_a_clear_error() {
     let out = run(&["--once", "--cur.path", export.path().to_str().unwrap(), "--billing-period", "2026-10"], &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("kiro-cur-Manifest.json") && err.contains("kiro-cur-00002.snappy.parquet") && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains("kiro-cur-Manifest.json")
+            && err.contains("kiro-cur-00002.snappy.parquet")
+            && err.contains("does not exist"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -174,7 +198,8 @@ fn settings_come_from_the_environment_and_the_config_file() {
     let s = parse(&once(&["--billing-period", "2026-09"], &[("KIRO_EXPORTER_CUR_PATH", path)]));
     close(value(&s, "kiro_credits_used", &[("user_id", ALICE)]), 10.0, "env");
     let cfg = export.path().join("config.yml");
-    std::fs::write(&cfg, format!("cur:\n  path: {path}\nbilling-period: \"2026-09\"\nkiro.plan: [\"Pro=800:20\"]\n")).unwrap();
+    std::fs::write(&cfg, format!("cur:\n  path: {path}\nbilling-period: \"2026-09\"\nkiro.plan: [\"Pro=800:20\"]\n"))
+        .unwrap();
     let s = parse(&once(&["--config.file", cfg.to_str().unwrap()], &[]));
     close(value(&s, "kiro_plan_credits", &[("user_id", ALICE)]), 800.0, "plan from the config file");
 }

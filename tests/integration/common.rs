@@ -31,23 +31,14 @@ impl Export {
     }
 
     pub fn manifest(&self, period: &str) -> PathBuf {
-        self.dir
-            .path()
-            .join("metadata")
-            .join(format!("BILLING_PERIOD={period}"))
-            .join("kiro-cur-Manifest.json")
+        self.dir.path().join("metadata").join(format!("BILLING_PERIOD={period}")).join("kiro-cur-Manifest.json")
     }
 }
 
 /// The scenario plus a few bulk users and filler rows, October 2026 (and September).
 pub fn small_export() -> Export {
     let dir = tempfile::tempdir().expect("tempdir");
-    let opts = Options {
-        rows: 3_000,
-        bulk_users: 5,
-        chunk_rows: 1_000,
-        ..Options::sample()
-    };
+    let opts = Options { rows: 3_000, bulk_users: 5, chunk_rows: 1_000, ..Options::sample() };
     write_export(dir.path(), &opts).expect("generate");
     Export { dir }
 }
@@ -70,11 +61,7 @@ pub fn once(args: &[&str], env: &[(&str, &str)]) -> String {
     let mut all = vec!["--once"];
     all.extend_from_slice(args);
     let out = run(&all, env);
-    assert!(
-        out.status.success(),
-        "kiro-exporter {all:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "kiro-exporter {all:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8 exposition")
 }
 
@@ -143,7 +130,11 @@ pub fn value(samples: &[(String, Labels, f64)], name: &str, want: &[(&str, &str)
 }
 
 /// All samples of `name` whose labels include `want`.
-pub fn all<'a>(samples: &'a [(String, Labels, f64)], name: &str, want: &[(&str, &str)]) -> Vec<&'a (String, Labels, f64)> {
+pub fn all<'a>(
+    samples: &'a [(String, Labels, f64)],
+    name: &str,
+    want: &[(&str, &str)],
+) -> Vec<&'a (String, Labels, f64)> {
     samples
         .iter()
         .filter(|(n, l, _)| n == name && want.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
@@ -203,10 +194,7 @@ pub fn venv_tool(name: &str) -> PathBuf {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 /// A blocking HTTP/1.1 GET returning (status, headers, body).
@@ -234,8 +222,7 @@ pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Strin
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else { break };
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
         let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;

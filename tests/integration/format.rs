@@ -38,7 +38,14 @@ fn real_output_parses_in_both_formats() {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut child = Command::new(BIN)
-        .args(["--cur.path", export.path().to_str().unwrap(), "--identity.users-file", export.users().to_str().unwrap(), "--web.listen-address", &addr])
+        .args([
+            "--cur.path",
+            export.path().to_str().unwrap(),
+            "--identity.users-file",
+            export.users().to_str().unwrap(),
+            "--web.listen-address",
+            &addr,
+        ])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -54,7 +61,10 @@ fn real_output_parses_in_both_formats() {
     let _ = child.wait();
 
     assert!(text_head.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{text_head}");
-    assert!(om_head.to_ascii_lowercase().contains("content-type: application/openmetrics-text; version=1.0.0"), "{om_head}");
+    assert!(
+        om_head.to_ascii_lowercase().contains("content-type: application/openmetrics-text; version=1.0.0"),
+        "{om_head}"
+    );
     let text = String::from_utf8(text).unwrap();
     let om = String::from_utf8(om).unwrap();
     assert!(om.ends_with("# EOF\n"));

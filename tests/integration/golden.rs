@@ -20,11 +20,7 @@ fn snapshot() -> Snapshot {
         let used = d(used);
         let pc = plan_credits.map(d);
         Licence {
-            key: LicenceKey {
-                account_id: "111111111111".into(),
-                region: "us-east-1".into(),
-                user_id: user_id.into(),
-            },
+            key: LicenceKey { account_id: "111111111111".into(), region: "us-east-1".into(), user_id: user_id.into() },
             plan: plan.into(),
             has_seat: pc.is_some(),
             credits_used: used,
@@ -44,10 +40,7 @@ fn snapshot() -> Snapshot {
             other,
         ],
         unattributed_cost_usd: [(
-            UnattributedKey {
-                account_id: "111111111111".into(),
-                line_item_type: "Tax".into(),
-            },
+            UnattributedKey { account_id: "111111111111".into(), line_item_type: "Tax".into() },
             d("3.10"),
         )]
         .into_iter()

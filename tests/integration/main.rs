@@ -1,5 +1,7 @@
 //! All integration tests in one binary (one link of DataFusion and the AWS SDK).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the report
+
 mod cli;
 mod common;
 mod format;

@@ -67,10 +67,7 @@ fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
 }
 
 fn cost_series(text: &str) -> Vec<String> {
-    text.lines()
-        .filter(|l| l.starts_with("kiro_") && !l.starts_with("kiro_exporter_"))
-        .map(str::to_owned)
-        .collect()
+    text.lines().filter(|l| l.starts_with("kiro_") && !l.starts_with("kiro_exporter_")).map(str::to_owned).collect()
 }
 
 #[test]
@@ -83,20 +80,24 @@ fn s3_export_gives_the_same_metrics_as_the_local_copy() {
         .unwrap();
     assert!(up.status.success(), "upload: {}", String::from_utf8_lossy(&up.stderr));
 
-    let local = once(&["--cur.path", export.path().to_str().unwrap(), "--identity.users-file", export.users().to_str().unwrap()], &[]);
+    let local = once(
+        &["--cur.path", export.path().to_str().unwrap(), "--identity.users-file", export.users().to_str().unwrap()],
+        &[],
+    );
     let env = aws_env(&moto.endpoint);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let remote = once(&["--cur.path", "s3://billing/cur/kiro-cur", "--identity.users-file", export.users().to_str().unwrap()], &env);
+    let remote = once(
+        &["--cur.path", "s3://billing/cur/kiro-cur", "--identity.users-file", export.users().to_str().unwrap()],
+        &env,
+    );
     assert!(!cost_series(&local).is_empty());
     assert_eq!(cost_series(&remote), cost_series(&local));
 
     // Only the needed columns are fetched: far less than the period's files.
     let s = parse(&remote);
     let read = value(&s, "kiro_exporter_bytes_read_total", &[]);
-    let total: u64 = std::fs::read_dir(export.partition("2026-10"))
-        .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().len())
-        .sum();
+    let total: u64 =
+        std::fs::read_dir(export.partition("2026-10")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
     assert!(read > 0.0 && read < total as f64 * 0.8, "read {read} of {total} bytes");
 
     // AWS_ENDPOINT_URL (all services) works as well as the S3-specific variable.
@@ -104,7 +105,10 @@ fn s3_export_gives_the_same_metrics_as_the_local_copy() {
     env2.retain(|(k, _)| *k != "AWS_ENDPOINT_URL_S3");
     env2.push(("AWS_ENDPOINT_URL", moto.endpoint.clone()));
     let env2: Vec<(&str, &str)> = env2.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let again = once(&["--cur.path", "s3://billing/cur/kiro-cur", "--identity.users-file", export.users().to_str().unwrap()], &env2);
+    let again = once(
+        &["--cur.path", "s3://billing/cur/kiro-cur", "--identity.users-file", export.users().to_str().unwrap()],
+        &env2,
+    );
     assert_eq!(cost_series(&again), cost_series(&local));
 }
 

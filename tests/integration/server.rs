@@ -71,10 +71,16 @@ fn serves_the_last_good_snapshot_through_failures() {
     close(value(&s, "kiro_credits_used", &[("user_id", kiro_exporter::generate::scenario::BOB)]), 1050.5, "bob");
     let bytes_after_first = value(&s, "kiro_exporter_bytes_read_total", &[]);
 
-    // Unchanged inputs: refreshes succeed without querying (bytes read stay put).
-    wait_for("an unchanged refresh", || counter(&addr, "kiro_exporter_refreshes_total", &[("result", "unchanged")]) >= 2.0);
+    // Unchanged inputs: refreshes succeed without querying; only the small manifest is read again.
+    wait_for("an unchanged refresh", || {
+        counter(&addr, "kiro_exporter_refreshes_total", &[("result", "unchanged")]) >= 2.0
+    });
     let s = metrics(&addr);
-    close(value(&s, "kiro_exporter_bytes_read_total", &[]), bytes_after_first, "no new reads");
+    let unchanged = value(&s, "kiro_exporter_refreshes_total", &[("result", "unchanged")]);
+    let grew = value(&s, "kiro_exporter_bytes_read_total", &[]) - bytes_after_first;
+    let manifest =
+        std::fs::metadata(root.join("metadata/BILLING_PERIOD=2026-10/kiro-cur-Manifest.json")).unwrap().len();
+    assert!(grew <= unchanged * manifest as f64, "read {grew} bytes in {unchanged} unchanged refreshes");
     close(value(&s, "kiro_exporter_refreshes_total", &[("result", "success")]), 1.0, "one query");
 
     // A broken delivery: the refresh fails, the last good data stays, and the metrics say so.
@@ -83,7 +89,11 @@ fn serves_the_last_good_snapshot_through_failures() {
     std::fs::write(&chunk, b"garbage").unwrap();
     wait_for("a parquet error", || counter(&addr, "kiro_exporter_refresh_errors_total", &[("kind", "parquet")]) >= 1.0);
     let s = metrics(&addr);
-    close(value(&s, "kiro_credits_used", &[("user_id", kiro_exporter::generate::scenario::BOB)]), 1050.5, "still served");
+    close(
+        value(&s, "kiro_credits_used", &[("user_id", kiro_exporter::generate::scenario::BOB)]),
+        1050.5,
+        "still served",
+    );
     close(value(&s, "kiro_exporter_last_refresh_success", &[]), 0.0, "says it failed");
     assert_eq!(http_get(&addr, "/-/ready", &[]).0, 200, "still ready with the last good data");
 
