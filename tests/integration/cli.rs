@@ -212,3 +212,42 @@ fn a_pinned_period_that_is_not_in_the_export_fails_clearly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no billing period 2025-01") && err.contains("2026-09, 2026-10"), "{err}");
 }
+
+#[test]
+fn the_committed_sample_is_the_generators_output_and_runs() {
+    // The sample under sample/cur is exactly what `cargo run --example generate -- sample/cur` writes.
+    let fresh = tempfile::tempdir().unwrap();
+    kiro_exporter::generate::write_export(fresh.path(), &kiro_exporter::generate::Options::sample()).unwrap();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample/cur");
+    let mut files = Vec::new();
+    collect(fresh.path(), fresh.path(), &mut files);
+    assert!(files.len() >= 8, "{files:?}");
+    for rel in &files {
+        let a = std::fs::read(fresh.path().join(rel)).unwrap();
+        let b = std::fs::read(sample.join(rel)).unwrap_or_else(|e| panic!("sample/cur/{rel}: {e}"));
+        assert!(a == b, "sample/cur/{rel} differs from the generator's output: regenerate the sample");
+    }
+    // The README's first command: non-empty metrics with resolved names.
+    let s = parse(&once(
+        &[
+            "--cur.path",
+            sample.to_str().unwrap(),
+            "--identity.users-file",
+            sample.join("users.jsonl").to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert!(all(&s, "kiro_credits_used", &[]).len() > 40);
+    close(value(&s, "kiro_credits_used", &[("user", "bob")]), 1050.5, "bob in the sample");
+}
+
+fn collect(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            collect(root, &p, out);
+        } else {
+            out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+        }
+    }
+}
