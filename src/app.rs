@@ -34,7 +34,7 @@ pub async fn open_source(config: &Config) -> anyhow::Result<Arc<dyn CurSource>> 
 }
 
 fn refresher(config: &Config, source: Arc<dyn CurSource>, metrics: Arc<SelfMetrics>) -> Refresher {
-    Refresher::new(source, config.users_file.clone(), config.plans.clone(), config.billing_period, metrics)
+    Refresher::new(source, config.users_file.clone(), config.plans.clone(), config.idle, config.billing_period, metrics)
 }
 
 /// Runs one refresh under the configured timeout and records it in the self-metrics.

@@ -14,6 +14,7 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, Parser, ValueEnum};
 use rust_decimal::Decimal;
 
+use crate::model::rightsizing::IdleRule;
 use crate::model::{BillingPeriod, PlanCatalog, PlanSpec};
 use crate::sources::store::{Location, S3Settings};
 
@@ -80,6 +81,19 @@ pub struct Args {
         value_name = "USD"
     )]
     pub overage_price: String,
+
+    /// A seat with fewer credits than this, once --kiro.idle-after days are billed, is idle.
+    #[arg(
+        long = "kiro.idle-credits",
+        env = "KIRO_EXPORTER_KIRO_IDLE_CREDITS",
+        default_value = "1",
+        value_name = "CREDITS"
+    )]
+    pub idle_credits: String,
+
+    /// Days of the period the bill must cover before a seat can be called idle.
+    #[arg(long = "kiro.idle-after", env = "KIRO_EXPORTER_KIRO_IDLE_AFTER", default_value_t = 14, value_name = "DAYS")]
+    pub idle_after: u32,
 
     /// Address to listen on for scrapes (`:PORT` means all interfaces).
     #[arg(
@@ -153,6 +167,7 @@ pub struct Config {
     pub billing_period: Option<BillingPeriod>,
     pub users_file: Option<PathBuf>,
     pub plans: PlanCatalog,
+    pub idle: IdleRule,
     pub listen_address: SocketAddr,
     pub telemetry_path: String,
     pub log_level: LogLevel,
@@ -263,6 +278,10 @@ impl Args {
             self.overage_price.trim().parse().ok().filter(|d: &Decimal| !d.is_sign_negative()).ok_or_else(|| {
                 invalid(format!("--kiro.overage-price: {:?} is not a non-negative number", self.overage_price))
             })?;
+        let idle_credits: Decimal =
+            self.idle_credits.trim().parse().ok().filter(|d: &Decimal| !d.is_sign_negative()).ok_or_else(|| {
+                invalid(format!("--kiro.idle-credits: {:?} is not a non-negative number", self.idle_credits))
+            })?;
         let listen_address = parse_listen_address(&self.listen_address).ok_or_else(|| {
             invalid(format!("--web.listen-address: {:?} is not HOST:PORT or :PORT", self.listen_address))
         })?;
@@ -285,6 +304,7 @@ impl Args {
             billing_period,
             users_file: self.users_file,
             plans: PlanCatalog::with_overrides(&plans, overage),
+            idle: IdleRule { idle_credits, idle_after_days: self.idle_after },
             listen_address,
             telemetry_path: self.telemetry_path,
             log_level: self.log_level,

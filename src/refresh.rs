@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::identity::{Directory, IdentityError};
 use crate::metrics::{RefreshResult, SelfMetrics};
+use crate::model::rightsizing::{IdleRule, analyse};
 use crate::model::{BillingPeriod, KiroLine, PlanCatalog, build_report};
 use crate::snapshot::{PeriodSelection, Snapshot};
 use crate::sources::{CurSource, SourceError};
@@ -76,6 +77,7 @@ pub struct Refresher {
     source: Arc<dyn CurSource>,
     users_file: Option<PathBuf>,
     plans: PlanCatalog,
+    idle: IdleRule,
     pinned: Option<BillingPeriod>,
     metrics: Arc<SelfMetrics>,
     cache: Mutex<Option<Cached>>,
@@ -87,6 +89,7 @@ impl Refresher {
         source: Arc<dyn CurSource>,
         users_file: Option<PathBuf>,
         plans: PlanCatalog,
+        idle: IdleRule,
         pinned: Option<BillingPeriod>,
         metrics: Arc<SelfMetrics>,
     ) -> Self {
@@ -94,6 +97,7 @@ impl Refresher {
             source,
             users_file,
             plans,
+            idle,
             pinned,
             metrics,
             cache: Mutex::new(None),
@@ -164,7 +168,8 @@ impl Refresher {
             Some(path) => Directory::load(path)?,
             None => Directory::default(),
         };
-        let report = build_report(&lines, &self.plans);
+        let report = build_report(&lines, &self.plans, period);
+        let rightsizing = analyse(&report, period, now, &self.plans, self.idle);
         {
             let mut warned = self.warned_tiers.lock().unwrap_or_else(|e| e.into_inner());
             for tier in report.unknown_tiers.difference(&warned.clone()) {
@@ -177,6 +182,6 @@ impl Refresher {
             .iter()
             .map(|l| (l.key.user_id.clone(), directory.display_name(&l.key.user_id).to_owned()))
             .collect();
-        Ok((Arc::new(Snapshot::new(period, selection, report, user_labels)), result))
+        Ok((Arc::new(Snapshot::new(period, selection, report, rightsizing, user_labels)), result))
     }
 }

@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use crate::metrics::exposition::Format;
+use crate::model::rightsizing::RightSizing;
 use crate::model::{BillingPeriod, KiroReport};
 
 /// How the billing period of a snapshot was chosen.
@@ -37,6 +38,7 @@ pub struct Snapshot {
     pub period: Option<BillingPeriod>,
     pub selection: Option<PeriodSelection>,
     pub kiro: KiroReport,
+    pub rightsizing: RightSizing,
     /// user id -> `user` label value.
     pub user_labels: BTreeMap<String, String>,
     rendered: [OnceLock<String>; 2],
@@ -47,9 +49,17 @@ impl Snapshot {
         period: BillingPeriod,
         selection: PeriodSelection,
         kiro: KiroReport,
+        rightsizing: RightSizing,
         user_labels: BTreeMap<String, String>,
     ) -> Self {
-        Self { period: Some(period), selection: Some(selection), kiro, user_labels, rendered: Default::default() }
+        Self {
+            period: Some(period),
+            selection: Some(selection),
+            kiro,
+            rightsizing,
+            user_labels,
+            rendered: Default::default(),
+        }
     }
 
     /// The `user` label for a user id (the id itself when unresolved).

@@ -57,7 +57,39 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
         Kind::Gauge,
         "Kiro cost of a licence's line items of other operations (unblended USD, month to date), by operation.",
     );
-    for l in &s.kiro.licences {
+    let mut projected = Family::new(
+        "kiro_credits_projected",
+        Kind::Gauge,
+        "Month-end projection of the licence's credits: used + average of the last 7 billed days x days not yet billed; equals used once the period is over.",
+    );
+    let mut ratio = Family::new(
+        "kiro_plan_used_ratio",
+        Kind::Gauge,
+        "Credits used / credits included in the plan (1 = at the limit).",
+    );
+    let mut recommended = Family::new(
+        "kiro_recommended_plan",
+        Kind::Info,
+        "Cheapest priced plan for the projected credits (seat price + overage, the whole month re-rated); the current plan when switching saves nothing.",
+    );
+    let mut savings = Family::new(
+        "kiro_plan_savings_usd",
+        Kind::Gauge,
+        "USD a month saved by switching to kiro_recommended_plan_info's plan, for the projected credits (0 when the current plan is cheapest).",
+    );
+    let mut idle = Family::new(
+        "kiro_idle_seat",
+        Kind::Gauge,
+        "1 for a seat with fewer than --kiro.idle-credits credits once --kiro.idle-after days are billed, else 0.",
+    );
+    let no_signals = crate::model::rightsizing::Signals {
+        projected: Decimal::ZERO,
+        recommendation: None,
+        idle: None,
+        used_ratio: None,
+    };
+    for (i, l) in s.kiro.licences.iter().enumerate() {
+        let sig = s.rightsizing.signals.get(i).unwrap_or(&no_signals);
         let labels = || {
             vec![
                 ("billing_period", period.clone()),
@@ -82,6 +114,38 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
             lb.push(("operation", op.clone()));
             other_cost.push(lb, num(*cost));
         }
+        if s.rightsizing.signals.get(i).is_some() {
+            projected.push(labels(), num(sig.projected));
+        }
+        if let Some(r) = sig.used_ratio {
+            ratio.push(labels(), num(r));
+        }
+        if let Some(rec) = &sig.recommendation {
+            let mut lb = labels();
+            lb.push(("recommended_plan", rec.plan.clone()));
+            recommended.push(lb, 1.0);
+            if let Some(saving) = rec.savings_usd {
+                savings.push(labels(), num(saving));
+            }
+        }
+        if let Some(is_idle) = sig.idle {
+            idle.push(labels(), if is_idle { 1.0 } else { 0.0 });
+        }
+    }
+    let mut duplicates = Family::new(
+        "kiro_duplicate_licences",
+        Kind::Gauge,
+        "Licences (profiles x accounts) a user holds a seat in during the period; 2 or more means paying more than once.",
+    );
+    for (user_id, n) in &s.rightsizing.duplicates {
+        duplicates.push(
+            vec![
+                ("billing_period", period.clone()),
+                ("user_id", user_id.clone()),
+                ("user", s.user_label(user_id).to_owned()),
+            ],
+            f64::from(*n),
+        );
     }
     let mut unattributed = Family::new(
         "kiro_unattributed_cost_usd",
@@ -114,7 +178,23 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
     if let (Some(p), Some(sel)) = (s.period, s.selection) {
         selected.push(vec![("billing_period", p.to_string()), ("selection", sel.to_string())], 1.0);
     }
-    vec![used, plan_credits, overage, seat_cost, credits_cost, other_cost, unattributed, fresh, selected]
+    vec![
+        used,
+        plan_credits,
+        overage,
+        seat_cost,
+        credits_cost,
+        other_cost,
+        projected,
+        ratio,
+        recommended,
+        savings,
+        idle,
+        duplicates,
+        unattributed,
+        fresh,
+        selected,
+    ]
 }
 
 /// Refresh duration histogram bounds, seconds.

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 
+use super::period::BillingPeriod;
 use super::plans::{PlanCatalog, canonical_plan_name};
 use super::region::resolve_region;
 
@@ -32,6 +33,8 @@ pub struct KiroLine {
     pub line_item_type: Option<String>,
     pub usage_amount: Decimal,
     pub unblended_cost: Decimal,
+    /// Start of the usage day (Unix seconds) for `Credits` rows; `None` for other rows.
+    pub usage_date: Option<i64>,
     /// Latest `line_item_usage_end_date` of the group, as Unix seconds.
     pub last_usage_end: Option<i64>,
 }
@@ -61,6 +64,8 @@ pub struct Licence {
     pub credits_cost_usd: Decimal,
     /// Cost of rows of other operations, by operation; nothing is dropped.
     pub other_cost_usd: BTreeMap<String, Decimal>,
+    /// Credits used per day of the period (0-based day index), for projections.
+    pub daily_credits: BTreeMap<u32, Decimal>,
 }
 
 /// Kiro cost without a user (discounts, tax, ...), per account and line item type.
@@ -120,10 +125,17 @@ struct Acc {
     subscription_cost: Decimal,
     credits_cost: Decimal,
     other_cost: BTreeMap<String, Decimal>,
+    daily: BTreeMap<u32, Decimal>,
+}
+
+/// Day index of a timestamp within `period` (0-based), if it falls inside it.
+fn day_of(period: BillingPeriod, t: i64) -> Option<u32> {
+    let offset = t - period.start().timestamp();
+    (offset >= 0 && t < period.end().timestamp()).then(|| u32::try_from(offset / 86_400).ok()).flatten()
 }
 
 /// Applies the Kiro rules to the aggregate rows of one billing period.
-pub fn build_report(lines: &[KiroLine], plans: &PlanCatalog) -> KiroReport {
+pub fn build_report(lines: &[KiroLine], plans: &PlanCatalog, period: BillingPeriod) -> KiroReport {
     let mut accs: BTreeMap<LicenceKey, Acc> = BTreeMap::new();
     let mut report = KiroReport::default();
 
@@ -158,6 +170,9 @@ pub fn build_report(lines: &[KiroLine], plans: &PlanCatalog) -> KiroReport {
             acc.credits_cost += line.unblended_cost;
             if is(line.line_item_type.as_deref(), "Usage") {
                 acc.credits_used += line.usage_amount;
+                if let Some(day) = line.usage_date.and_then(|t| day_of(period, t)) {
+                    *acc.daily.entry(day).or_default() += line.usage_amount;
+                }
             }
         } else {
             *acc.other_cost.entry(op.unwrap_or_default().to_owned()).or_default() += line.unblended_cost;
@@ -192,6 +207,7 @@ pub fn build_report(lines: &[KiroLine], plans: &PlanCatalog) -> KiroReport {
             subscription_cost_usd: acc.subscription_cost,
             credits_cost_usd: acc.credits_cost,
             other_cost_usd: acc.other_cost,
+            daily_credits: acc.daily,
         });
     }
     report
@@ -205,6 +221,10 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn oct() -> BillingPeriod {
+        "2026-10".parse().unwrap()
+    }
+
     fn line(user: Option<&str>, op: &str, usage_type: &str, lit: &str, amount: &str, cost: &str) -> KiroLine {
         KiroLine {
             account_id: "111122223333".into(),
@@ -216,6 +236,7 @@ mod tests {
             line_item_type: Some(lit.into()),
             usage_amount: d(amount),
             unblended_cost: d(cost),
+            usage_date: None,
             last_usage_end: None,
         }
     }
@@ -259,6 +280,7 @@ mod tests {
         let r = build_report(
             &[seat("a", "Pro", "FlatRateSubscription", "20"), credits("a", "600", "0"), credits("a", "450.25", "2.01")],
             &PlanCatalog::default(),
+            oct(),
         );
         let l = only(&r, "a");
         assert_eq!(l.plan, "Pro");
@@ -281,6 +303,7 @@ mod tests {
                 credits("u", "1500", "0"),
             ],
             &PlanCatalog::default(),
+            oct(),
         );
         let l = only(&r, "u");
         assert_eq!(l.plan, "Pro+");
@@ -294,13 +317,14 @@ mod tests {
         let r = build_report(
             &[seat("p", "Pro+", "FlatRateSubscription", "40"), seat("p", "Power", "FlatRateSubscription", "200")],
             &PlanCatalog::default(),
+            oct(),
         );
         assert_eq!(only(&r, "p").plan, "Power");
     }
 
     #[test]
     fn idle_seat_has_zero_credits() {
-        let r = build_report(&[seat("idle", "Power", "FlatRateSubscription", "200")], &PlanCatalog::default());
+        let r = build_report(&[seat("idle", "Power", "FlatRateSubscription", "200")], &PlanCatalog::default(), oct());
         let l = only(&r, "idle");
         assert_eq!(l.credits_used, Decimal::ZERO);
         assert_eq!(l.overage_credits, Some(Decimal::ZERO));
@@ -309,7 +333,7 @@ mod tests {
 
     #[test]
     fn credits_without_a_seat_are_kept_as_unknown() {
-        let r = build_report(&[credits("ghost", "12.34", "0")], &PlanCatalog::default());
+        let r = build_report(&[credits("ghost", "12.34", "0")], &PlanCatalog::default(), oct());
         let l = only(&r, "ghost");
         assert_eq!(l.plan, PLAN_UNKNOWN);
         assert!(!l.has_seat);
@@ -323,6 +347,7 @@ mod tests {
         let r = build_report(
             &[seat("x", "Ultra", "FlatRateSubscription", "99"), credits("x", "5", "0")],
             &PlanCatalog::default(),
+            oct(),
         );
         let l = only(&r, "x");
         assert_eq!(l.plan, "Ultra");
@@ -332,6 +357,7 @@ mod tests {
         let r = build_report(
             &[seat("y", "Ultra", "FlatRateSubscription", "99"), seat("y", "Pro", "FlatRateSubscription", "20")],
             &PlanCatalog::default(),
+            oct(),
         );
         assert_eq!(only(&r, "y").plan, "Pro");
     }
@@ -341,7 +367,7 @@ mod tests {
         let mut eu = seat("bob", "Pro", "FlatRateSubscription", "20");
         eu.product_region = Some("eu-central-1".into());
         eu.usage_type = Some("EUC1-KiroEnterprise-Pro".into());
-        let r = build_report(&[seat("bob", "Pro", "FlatRateSubscription", "20"), eu], &PlanCatalog::default());
+        let r = build_report(&[seat("bob", "Pro", "FlatRateSubscription", "20"), eu], &PlanCatalog::default(), oct());
         let regions: Vec<_> = r.licences.iter().map(|l| l.key.region.as_str()).collect();
         assert_eq!(regions, vec!["eu-central-1", "us-east-1"]);
     }
@@ -353,6 +379,7 @@ mod tests {
         let r = build_report(
             &[seat("c", "Pro", "FlatRateSubscription", "20"), credits("c", "1100", "4"), credit],
             &PlanCatalog::default(),
+            oct(),
         );
         let l = only(&r, "c");
         assert_eq!(l.credits_used, d("1100"));
@@ -369,6 +396,7 @@ mod tests {
                 seat("a", "Pro", "FlatRateSubscription", "20"),
             ],
             &PlanCatalog::default(),
+            oct(),
         );
         let get = |t: &str| {
             r.unattributed_cost_usd[&UnattributedKey { account_id: "111122223333".into(), line_item_type: t.into() }]
@@ -380,8 +408,11 @@ mod tests {
 
     #[test]
     fn other_operations_are_kept() {
-        let r =
-            build_report(&[line(Some("o"), "SomethingNew", "USE1-X", "Usage", "1", "0.5")], &PlanCatalog::default());
+        let r = build_report(
+            &[line(Some("o"), "SomethingNew", "USE1-X", "Usage", "1", "0.5")],
+            &PlanCatalog::default(),
+            oct(),
+        );
         assert_eq!(only(&r, "o").other_cost_usd["SomethingNew"], d("0.5"));
     }
 
@@ -390,8 +421,25 @@ mod tests {
         let r = build_report(
             &[seat("e", "Pro", "FlatRateSubscription", "20"), credits("e", "1000.00", "0")],
             &PlanCatalog::default(),
+            oct(),
         );
         assert_eq!(only(&r, "e").overage_credits, Some(Decimal::ZERO));
+    }
+
+    #[test]
+    fn daily_credits_by_day_of_the_period() {
+        let start = oct().start().timestamp();
+        let mut a = credits("a", "5", "0");
+        a.usage_date = Some(start);
+        let mut b = credits("a", "7.5", "0");
+        b.usage_date = Some(start + 30 * 86_400);
+        let mut c = credits("a", "1", "0");
+        c.usage_date = Some(start + 30 * 86_400);
+        let r = build_report(&[a, b, c], &PlanCatalog::default(), oct());
+        let l = only(&r, "a");
+        assert_eq!(l.daily_credits.get(&0), Some(&d("5")));
+        assert_eq!(l.daily_credits.get(&30), Some(&d("8.5")));
+        assert_eq!(l.credits_used, d("13.5"));
     }
 
     #[test]
@@ -400,6 +448,6 @@ mod tests {
         a.last_usage_end = Some(100);
         let mut b = credits("b", "1", "0");
         b.last_usage_end = Some(200);
-        assert_eq!(build_report(&[a, b], &PlanCatalog::default()).last_usage_end, Some(200));
+        assert_eq!(build_report(&[a, b], &PlanCatalog::default(), oct()).last_usage_end, Some(200));
     }
 }

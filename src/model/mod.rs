@@ -7,6 +7,7 @@ pub mod kiro;
 pub mod period;
 pub mod plans;
 pub mod region;
+pub mod rightsizing;
 
 pub use kiro::{KiroLine, KiroReport, Licence, LicenceKey, build_report};
 pub use period::BillingPeriod;

@@ -3,7 +3,8 @@
 -- Portable subset: runs unchanged on Athena (Trino), DuckDB and DataFusion. Only {{table}} and
 -- {{period}} are substituted (the period is validated as YYYY-MM, the table reference is quoted).
 -- Amounts are summed as DECIMAL so both engines return the same exact figures; the rules (plan, credits,
--- costs) are applied by the exporter's model, not here.
+-- costs, projections) are applied by the exporter's model, not here. Credits rows are kept per usage day
+-- (for the month-end projection); other rows are not split by day.
 SELECT
   line_item_usage_account_id AS account_id,
   line_item_resource_id AS resource_id,
@@ -12,6 +13,7 @@ SELECT
   COALESCE(line_item_usage_type, product_usagetype) AS usage_type,
   line_item_operation AS operation,
   line_item_line_item_type AS line_item_type,
+  CASE WHEN line_item_operation = 'Credits' THEN CAST(line_item_usage_start_date AS DATE) END AS usage_date,
   SUM(CAST(line_item_usage_amount AS DECIMAL(38, 10))) AS usage_amount,
   SUM(CAST(line_item_unblended_cost AS DECIMAL(38, 10))) AS unblended_cost,
   MAX(line_item_usage_end_date) AS last_usage_end
@@ -26,4 +28,5 @@ GROUP BY
   product_region_code,
   COALESCE(line_item_usage_type, product_usagetype),
   line_item_operation,
-  line_item_line_item_type
+  line_item_line_item_type,
+  CASE WHEN line_item_operation = 'Credits' THEN CAST(line_item_usage_start_date AS DATE) END

@@ -66,6 +66,7 @@ pub static KIRO_LINES: Aggregate = Aggregate {
         required("line_item_usage_account_id", SqlType::Varchar),
         required("line_item_usage_amount", SqlType::Double),
         required("line_item_unblended_cost", SqlType::Double),
+        required("line_item_usage_start_date", SqlType::Timestamp),
         required("line_item_usage_end_date", SqlType::Timestamp),
         required("product", SqlType::MapVarchar),
         required("product_region_code", SqlType::Varchar),
@@ -149,7 +150,7 @@ pub fn parse_timestamp(s: &str) -> Result<i64, String> {
 /// Reads the rows of [`KIRO_LINES`].
 pub fn parse_kiro_lines(table: &Table) -> Result<Vec<KiroLine>, ResultError> {
     let c = Cols::new(KIRO_LINES.name, table);
-    let (account, resource, region, region_code, usage_type, op, lit, amount, cost, end) = (
+    let (account, resource, region, region_code, usage_type, op, lit, day, amount, cost, end) = (
         c.get("account_id")?,
         c.get("resource_id")?,
         c.get("product_region")?,
@@ -157,6 +158,7 @@ pub fn parse_kiro_lines(table: &Table) -> Result<Vec<KiroLine>, ResultError> {
         c.get("usage_type")?,
         c.get("operation")?,
         c.get("line_item_type")?,
+        c.get("usage_date")?,
         c.get("usage_amount")?,
         c.get("unblended_cost")?,
         c.get("last_usage_end")?,
@@ -180,6 +182,9 @@ pub fn parse_kiro_lines(table: &Table) -> Result<Vec<KiroLine>, ResultError> {
             line_item_type: text(lit),
             usage_amount: number(amount, "usage_amount")?,
             unblended_cost: number(cost, "unblended_cost")?,
+            usage_date: text(day)
+                .map(|s| parse_timestamp(&s).map_err(|e| c.err(n + 1, "usage_date", e)))
+                .transpose()?,
             last_usage_end: text(end)
                 .map(|s| parse_timestamp(&s).map_err(|e| c.err(n + 1, "last_usage_end", e)))
                 .transpose()?,
@@ -232,6 +237,7 @@ mod tests {
             "line_item_type",
             "unblended_cost",
             "last_usage_end",
+            "usage_date",
         ];
         let t = Table {
             columns: cols.iter().map(|s| s.to_string()).collect(),
@@ -246,12 +252,14 @@ mod tests {
                 Some("Usage".into()),
                 None,
                 Some("2026-01-02 00:00:00.000".into()),
+                Some("2026-01-01".into()),
             ]],
         };
         let rows = parse_kiro_lines(&t).unwrap();
         assert_eq!(rows[0].usage_amount, Decimal::new(125, 1));
         assert_eq!(rows[0].unblended_cost, Decimal::ZERO);
         assert_eq!(rows[0].last_usage_end, Some(1_767_312_000));
+        assert_eq!(rows[0].usage_date, Some(1_767_225_600));
         let mut bad = t.clone();
         bad.rows[0][0] = Some("abc".into());
         assert_eq!(

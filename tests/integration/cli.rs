@@ -251,3 +251,49 @@ fn collect(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>)
         }
     }
 }
+
+#[test]
+fn right_sizing_signals_on_a_finished_month() {
+    // October 2026 is over (the tests run later), so projections equal the credits used.
+    let export = small_export();
+    let s = once_on(&export, &["--billing-period", "2026-10"]);
+    for (user, used) in [("alice", 550.75), ("bob", 1050.5), ("ivan", 12_000.0), ("frank", 42.42)] {
+        let labels: &[(&str, &str)] = if user == "frank" { &[("user_id", FRANK)] } else { &[("user", user)] };
+        close(value(&s, "kiro_credits_projected", labels), used, user);
+    }
+    let rec = |user: &str| {
+        let found = all(&s, "kiro_recommended_plan_info", &[("user", user)]);
+        assert_eq!(found.len(), 1, "{user}");
+        found[0].1["recommended_plan"].clone()
+    };
+    // dave: idle Power seat -> Pro ($20) saves $180. heidi: 10 credits on Pro+ -> Pro saves $20.
+    assert_eq!(rec("dave"), "Pro");
+    close(value(&s, "kiro_plan_savings_usd", &[("user", "dave")]), 180.0, "dave saves");
+    assert_eq!(rec("heidi"), "Pro");
+    close(value(&s, "kiro_plan_savings_usd", &[("user", "heidi")]), 20.0, "heidi saves");
+    // carol: 1800 on Pro+ ($40) vs Pro 20 + 800 x 0.04 = 52 -> stays. bob: 22.02 on Pro is cheapest.
+    assert_eq!(rec("carol"), "Pro+");
+    close(value(&s, "kiro_plan_savings_usd", &[("user", "carol")]), 0.0, "carol");
+    assert_eq!(rec("bob"), "Pro");
+    // grace on Pro Max (no price): 6000 credits cost 200 on Pro+ and on Power -> the smaller; saving unknown.
+    assert_eq!(rec("grace"), "Pro+");
+    assert!(all(&s, "kiro_plan_savings_usd", &[("user", "grace")]).is_empty());
+    // ivan: Power 200 + 2000 x 0.04 = 280 beats Pro+ 40 + 10000 x 0.04 = 440.
+    assert_eq!(rec("ivan"), "Power");
+    // frank has no seat: no recommendation, no idle flag, no duplicate count.
+    assert!(all(&s, "kiro_recommended_plan_info", &[("user_id", FRANK)]).is_empty());
+    assert!(all(&s, "kiro_idle_seat", &[("user_id", FRANK)]).is_empty());
+    assert!(all(&s, "kiro_duplicate_licences", &[("user_id", FRANK)]).is_empty());
+    // Idle seats: dave (0 credits) and judy (0.01 < 1); alice is not.
+    close(value(&s, "kiro_idle_seat", &[("user", "dave")]), 1.0, "dave idle");
+    close(value(&s, "kiro_idle_seat", &[("user", "judy")]), 1.0, "judy idle");
+    close(value(&s, "kiro_idle_seat", &[("user", "alice")]), 0.0, "alice");
+    // erin pays twice (two profiles); alice once.
+    close(value(&s, "kiro_duplicate_licences", &[("user", "erin")]), 2.0, "erin");
+    close(value(&s, "kiro_duplicate_licences", &[("user", "alice")]), 1.0, "alice");
+    close(value(&s, "kiro_plan_used_ratio", &[("user", "bob")]), 1.0505, "bob ratio");
+    close(value(&s, "kiro_plan_used_ratio", &[("user", "ivan")]), 1.2, "ivan ratio");
+    // --kiro.idle-credits raises the bar: alice's 550.75 credits are idle under 600.
+    let s = once_on(&export, &["--billing-period", "2026-10", "--kiro.idle-credits", "600"]);
+    close(value(&s, "kiro_idle_seat", &[("user", "alice")]), 1.0, "alice under 600");
+}

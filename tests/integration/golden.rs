@@ -7,7 +7,8 @@ use std::path::Path;
 use kiro_exporter::metrics::exposition::{Format, encode, finish};
 use kiro_exporter::metrics::snapshot_families;
 use kiro_exporter::model::kiro::UnattributedKey;
-use kiro_exporter::model::{KiroReport, Licence, LicenceKey};
+use kiro_exporter::model::rightsizing::{IdleRule, analyse};
+use kiro_exporter::model::{KiroReport, Licence, LicenceKey, PlanCatalog};
 use kiro_exporter::snapshot::{PeriodSelection, Snapshot};
 use rust_decimal::Decimal;
 
@@ -29,6 +30,7 @@ fn snapshot() -> Snapshot {
             subscription_cost_usd: d(seat),
             credits_cost_usd: d(credits),
             other_cost_usd: BTreeMap::new(),
+            daily_credits: [(9, used)].into_iter().collect(),
         }
     };
     let mut other = licence("u-3", "unknown", "42.42", None, "0", "0");
@@ -45,13 +47,17 @@ fn snapshot() -> Snapshot {
         )]
         .into_iter()
         .collect(),
-        last_usage_end: Some(1_793_491_200),
+        last_usage_end: Some(1_791_676_800), // 2026-10-11T00:00:00Z
         unknown_tiers: Default::default(),
     };
     let users = [("u-1".to_owned(), "alice".to_owned()), ("u-2".to_owned(), "Zoë \"Z\" \\ Å\nx".to_owned())]
         .into_iter()
         .collect();
-    Snapshot::new("2026-10".parse().unwrap(), PeriodSelection::Pinned, report, users)
+    let period = "2026-10".parse().unwrap();
+    // Mid-month: the bill covers 10 days; the projection extrapolates the last 7 of them.
+    let now = chrono::DateTime::parse_from_rfc3339("2026-10-12T08:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    let rightsizing = analyse(&report, period, now, &PlanCatalog::default(), IdleRule::default());
+    Snapshot::new(period, PeriodSelection::Pinned, report, rightsizing, users)
 }
 
 fn check(format: Format, file: &str) {
