@@ -1,7 +1,8 @@
 //! Wiring: the only module that knows the concrete source types.
 //!
-//! [`App::new`] validates the source and binds the listener; [`App::run`] runs the refresh loop and the
-//! HTTP server until the cancellation token fires; [`once`] refreshes once and returns the exposition.
+//! [`App::new`] opens the sources and binds the listener; [`App::run`] runs the CUR refresh loop, the
+//! kiro-cli loop and the HTTP server until the cancellation token fires; [`once`] refreshes once and returns
+//! the exposition.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,18 +13,19 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, SourceConfig};
-use crate::http::{self, HttpState};
+use crate::config::{Config, KiroCliConfig, SourceConfig};
+use crate::http::{self, HttpState, Readiness};
 use crate::metrics::exposition::Format;
-use crate::metrics::{RefreshResult, SelfMetrics, render};
+use crate::metrics::{Families, RefreshResult, SelfMetrics, render};
 use crate::refresh::{RefreshError, Refresher, error_chain};
 use crate::snapshot::Snapshot;
 use crate::sources::embedded::EmbeddedSource;
+use crate::sources::kiro_cli::{self, CliMonitor};
 use crate::sources::{CurSource, store};
 
 /// Opens the configured billing data source.
-pub async fn open_source(config: &Config) -> anyhow::Result<Arc<dyn CurSource>> {
-    match &config.source {
+pub async fn open_source(config: &Config, source: &SourceConfig) -> anyhow::Result<Arc<dyn CurSource>> {
+    match source {
         SourceConfig::Embedded { location } => {
             let root = store::open(location, &config.s3)
                 .await
@@ -33,8 +35,17 @@ pub async fn open_source(config: &Config) -> anyhow::Result<Arc<dyn CurSource>> 
     }
 }
 
-fn refresher(config: &Config, source: Arc<dyn CurSource>, metrics: Arc<SelfMetrics>) -> Refresher {
-    Refresher::new(source, config.users_file.clone(), config.plans.clone(), config.idle, config.billing_period, metrics)
+async fn refresher(config: &Config, metrics: &Arc<SelfMetrics>) -> anyhow::Result<Option<Refresher>> {
+    let Some(source_config) = &config.source else { return Ok(None) };
+    let source = open_source(config, source_config).await?;
+    Ok(Some(Refresher::new(
+        source,
+        config.users_file.clone(),
+        config.plans.clone(),
+        config.idle,
+        config.billing_period,
+        metrics.clone(),
+    )))
 }
 
 /// Runs one refresh under the configured timeout and records it in the self-metrics.
@@ -61,35 +72,64 @@ async fn refresh_once(
     }
 }
 
-/// `--once`: one refresh, the exposition text (classic format) on success.
-pub async fn once(config: &Config) -> anyhow::Result<String> {
-    let metrics = Arc::new(SelfMetrics::new());
-    let source = open_source(config).await?;
-    let refresher = refresher(config, source, metrics.clone());
-    let snapshot = refresh_once(config, &refresher, &metrics)
-        .await
-        .map_err(|e| anyhow::anyhow!("refresh failed: {}", error_chain(&e)))?;
-    Ok(render(Some(&snapshot), &metrics, Format::Text, SystemTime::now()))
+/// Runs kiro-cli once and records the outcome; returns whether it worked.
+async fn cli_once(cli: &KiroCliConfig, monitor: &CliMonitor, metrics: &SelfMetrics) -> Result<(), kiro_cli::CliError> {
+    let outcome = kiro_cli::run(&cli.path, cli.timeout, chrono::Utc::now()).await;
+    monitor.record(&outcome, SystemTime::now());
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            metrics.observe_error("kiro_cli", e.kind());
+            Err(e)
+        }
+    }
 }
 
-/// The daemon: a bound listener and a refresher.
+/// `--once`: one refresh of every configured source; the exposition text (classic format) on success.
+pub async fn once(config: &Config) -> anyhow::Result<String> {
+    let metrics = Arc::new(SelfMetrics::new());
+    let monitor = Arc::new(CliMonitor::default());
+    let snapshot = match refresher(config, &metrics).await? {
+        Some(r) => Some(
+            refresh_once(config, &r, &metrics)
+                .await
+                .map_err(|e| anyhow::anyhow!("refresh failed: {}", error_chain(&e)))?,
+        ),
+        None => None,
+    };
+    let mut live: Vec<&dyn Families> = vec![metrics.as_ref()];
+    if let Some(cli) = &config.kiro_cli {
+        if let Err(e) = cli_once(cli, &monitor, &metrics).await {
+            // Alone, kiro-cli is the job; beside the bill it is reported through kiro_cli_up.
+            if snapshot.is_none() {
+                anyhow::bail!("kiro-cli: {e}");
+            }
+            tracing::warn!(kind = e.kind(), error = %e, "kiro-cli /usage failed");
+        }
+        live.push(monitor.as_ref());
+    }
+    Ok(render(snapshot.as_deref(), &live, Format::Text, SystemTime::now()))
+}
+
+/// The daemon: a bound listener and its sources.
 pub struct App {
     config: Config,
     listener: TcpListener,
-    refresher: Refresher,
+    refresher: Option<Refresher>,
     metrics: Arc<SelfMetrics>,
+    cli: Option<Arc<CliMonitor>>,
 }
 
 impl App {
-    /// Opens the source and binds the listen address.
+    /// Opens the sources and binds the listen address.
     pub async fn new(config: Config) -> anyhow::Result<Self> {
         let metrics = Arc::new(SelfMetrics::new());
-        let source = open_source(&config).await?;
+        let refresher = refresher(&config, &metrics).await?;
         let listener = TcpListener::bind(config.listen_address)
             .await
             .with_context(|| format!("listening on {}", config.listen_address))?;
-        let refresher = refresher(&config, source, metrics.clone());
-        Ok(Self { config, listener, refresher, metrics })
+        let cli = config.kiro_cli.as_ref().map(|_| Arc::new(CliMonitor::default()));
+        Ok(Self { config, listener, refresher, metrics, cli })
     }
 
     /// The address actually bound (useful with port 0).
@@ -100,44 +140,95 @@ impl App {
     /// Serves and refreshes until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let (tx, rx) = watch::channel(None);
-        let state = Arc::new(HttpState {
-            snapshot: rx,
-            metrics: self.metrics.clone(),
-            telemetry_path: self.config.telemetry_path.clone(),
-        });
+        let mut live: Vec<Arc<dyn Families>> = vec![self.metrics.clone()];
+        if let Some(m) = &self.cli {
+            live.push(m.clone());
+        }
+        let readiness = match (&self.refresher, &self.cli) {
+            (None, Some(m)) => Readiness::KiroCli(m.clone()),
+            _ => Readiness::Snapshot,
+        };
+        let state =
+            Arc::new(HttpState { snapshot: rx, live, readiness, telemetry_path: self.config.telemetry_path.clone() });
         let addr = self.listener.local_addr()?;
         tracing::info!(address = %addr, path = %self.config.telemetry_path, "listening");
         let server = tokio::spawn(http::serve(self.listener, state, shutdown.clone()));
-
-        let mut interval = tokio::time::interval(self.config.refresh_interval);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = interval.tick() => {}
+        let cli_task = match (&self.config.kiro_cli, &self.cli) {
+            (Some(cfg), Some(monitor)) => {
+                Some(tokio::spawn(cli_loop(cfg.clone(), monitor.clone(), self.metrics.clone(), shutdown.clone())))
             }
-            let outcome = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = refresh_once(&self.config, &self.refresher, &self.metrics) => r,
-            };
-            match outcome {
-                Ok(snapshot) => {
-                    tracing::info!(
-                        billing_period = ?snapshot.period.map(|p| p.to_string()),
-                        licences = snapshot.kiro.licences.len(),
-                        "refresh succeeded"
-                    );
-                    tx.send_replace(Some(snapshot));
-                }
-                Err(e) => {
-                    let served =
-                        if tx.borrow().is_some() { "serving the last good data" } else { "nothing to serve yet" };
-                    tracing::error!(source = e.source_label(), kind = e.kind(), error = %error_chain(&e), "refresh failed; {served}");
+            _ => None,
+        };
+
+        match &self.refresher {
+            Some(refresher) => refresh_loop(&self.config, refresher, &self.metrics, &tx, &shutdown).await,
+            None => shutdown.cancelled().await,
+        }
+        server.await.context("HTTP server task")?;
+        if let Some(t) = cli_task {
+            t.await.context("kiro-cli task")?;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn refresh_loop(
+    config: &Config,
+    refresher: &Refresher,
+    metrics: &SelfMetrics,
+    tx: &watch::Sender<Option<Arc<Snapshot>>>,
+    shutdown: &CancellationToken,
+) {
+    let mut interval = tokio::time::interval(config.refresh_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        let outcome = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = refresh_once(config, refresher, metrics) => r,
+        };
+        match outcome {
+            Ok(snapshot) => {
+                tracing::info!(
+                    billing_period = ?snapshot.period.map(|p| p.to_string()),
+                    licences = snapshot.kiro.licences.len(),
+                    "refresh succeeded"
+                );
+                tx.send_replace(Some(snapshot));
+            }
+            Err(e) => {
+                let served = if tx.borrow().is_some() { "serving the last good data" } else { "nothing to serve yet" };
+                tracing::error!(source = e.source_label(), kind = e.kind(), error = %error_chain(&e), "refresh failed; {served}");
+            }
+        }
+    }
+}
+
+/// Runs kiro-cli on its own interval; a run in progress is killed on shutdown (the child is dropped).
+async fn cli_loop(
+    cfg: KiroCliConfig,
+    monitor: Arc<CliMonitor>,
+    metrics: Arc<SelfMetrics>,
+    shutdown: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(cfg.interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = cli_once(&cfg, &monitor, &metrics) => {
+                if let Err(e) = r {
+                    tracing::warn!(kind = e.kind(), error = %e, "kiro-cli /usage failed; keeping the last good values");
                 }
             }
         }
-        server.await.context("HTTP server task")?;
-        tracing::info!("stopped");
-        Ok(())
     }
 }

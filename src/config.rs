@@ -129,6 +129,27 @@ pub struct Args {
     #[arg(long = "refresh-timeout", env = "KIRO_EXPORTER_REFRESH_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub refresh_timeout: Duration,
 
+    /// Also read live personal usage from `kiro-cli chat --no-interactive /usage` (alone, no --cur.path is needed).
+    #[arg(long = "kiro-cli.enabled", env = "KIRO_EXPORTER_KIRO_CLI_ENABLED")]
+    pub kiro_cli_enabled: bool,
+
+    /// The kiro-cli command (a path, or a name looked up on PATH).
+    #[arg(
+        long = "kiro-cli.path",
+        env = "KIRO_EXPORTER_KIRO_CLI_PATH",
+        default_value = "kiro-cli",
+        value_name = "PATH"
+    )]
+    pub kiro_cli_path: PathBuf,
+
+    /// How often to run kiro-cli /usage.
+    #[arg(long = "kiro-cli.interval", env = "KIRO_EXPORTER_KIRO_CLI_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub kiro_cli_interval: Duration,
+
+    /// A kiro-cli run taking longer than this is killed.
+    #[arg(long = "kiro-cli.timeout", env = "KIRO_EXPORTER_KIRO_CLI_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub kiro_cli_timeout: Duration,
+
     /// Refresh once, print the metrics to stdout and exit (non-zero on failure).
     #[arg(long = "once", env = "KIRO_EXPORTER_ONCE")]
     pub once: bool,
@@ -159,10 +180,20 @@ pub enum SourceConfig {
     Embedded { location: Location },
 }
 
+/// The kiro-cli source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KiroCliConfig {
+    pub path: PathBuf,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub source: SourceConfig,
+    /// The billing data; `None` when only kiro-cli is enabled.
+    pub source: Option<SourceConfig>,
+    pub kiro_cli: Option<KiroCliConfig>,
     pub s3: S3Settings,
     pub billing_period: Option<BillingPeriod>,
     pub users_file: Option<PathBuf>,
@@ -256,12 +287,25 @@ impl Args {
     /// Validates the arguments into a [`Config`].
     pub fn into_config(self) -> Result<Config, ConfigError> {
         let invalid = ConfigError::Invalid;
-        let Some(path) = self.cur_path.as_deref().filter(|p| !p.trim().is_empty()) else {
-            return Err(invalid(
-                "no billing data source: set --cur.path to the CUR 2.0 Data Export (a local folder or s3://bucket/prefix)".into(),
-            ));
+        let kiro_cli = self.kiro_cli_enabled.then(|| KiroCliConfig {
+            path: self.kiro_cli_path.clone(),
+            interval: self.kiro_cli_interval,
+            timeout: self.kiro_cli_timeout,
+        });
+        if kiro_cli.as_ref().is_some_and(|c| c.interval.is_zero() || c.timeout.is_zero()) {
+            return Err(invalid("--kiro-cli.interval and --kiro-cli.timeout must be more than 0s".into()));
+        }
+        let source = match self.cur_path.as_deref().filter(|p| !p.trim().is_empty()) {
+            Some(path) => Some(SourceConfig::Embedded {
+                location: Location::parse(path).map_err(|e| invalid(format!("--cur.path: {e}")))?,
+            }),
+            None if kiro_cli.is_some() => None,
+            None => {
+                return Err(invalid(
+                    "no data source: set --cur.path to the CUR 2.0 Data Export (a local folder or s3://bucket/prefix), or --kiro-cli.enabled".into(),
+                ));
+            }
         };
-        let location = Location::parse(path).map_err(|e| invalid(format!("--cur.path: {e}")))?;
         let billing_period = self
             .billing_period
             .as_deref()
@@ -299,7 +343,8 @@ impl Args {
             return Err(invalid("--refresh-timeout must be more than 0s".into()));
         }
         Ok(Config {
-            source: SourceConfig::Embedded { location },
+            source,
+            kiro_cli,
             s3: S3Settings::from_env(self.aws_region.clone()),
             billing_period,
             users_file: self.users_file,
@@ -357,7 +402,7 @@ mod tests {
     #[test]
     fn clear_errors() {
         let msg = |v: &[&str]| args(v).unwrap_err().to_string();
-        assert!(msg(&[]).starts_with("no billing data source"));
+        assert!(msg(&[]).starts_with("no data source"));
         assert!(
             msg(&["--cur.path", "/tmp", "--billing-period", "2026-13"])
                 .contains("--billing-period: invalid billing period")
@@ -380,7 +425,7 @@ mod tests {
         let c = args(&["--config.file", fs, "--web.listen-address", "127.0.0.1:1234"]).unwrap();
         assert_eq!(
             c.source,
-            SourceConfig::Embedded { location: Location::S3 { bucket: "bkt".into(), prefix: "cur/exp".into() } }
+            Some(SourceConfig::Embedded { location: Location::S3 { bucket: "bkt".into(), prefix: "cur/exp".into() } })
         );
         assert_eq!(c.refresh_interval, Duration::from_secs(900));
         assert_eq!(c.plans.get("Pro Max").unwrap().price_usd, Some(Decimal::from(100)));
@@ -390,6 +435,17 @@ mod tests {
         std::fs::write(&f, "cur.pth: /tmp\n").unwrap();
         let e = args(&["--config.file", fs]).unwrap_err().to_string();
         assert!(e.contains("unknown setting \"cur.pth\""), "{e}");
+    }
+
+    #[test]
+    fn kiro_cli_alone_needs_no_cur_path() {
+        let c = args(&["--kiro-cli.enabled", "--kiro-cli.timeout", "3s"]).unwrap();
+        assert_eq!(c.source, None);
+        let cli = c.kiro_cli.unwrap();
+        assert_eq!(
+            (cli.path.to_str(), cli.interval, cli.timeout),
+            (Some("kiro-cli"), Duration::from_secs(300), Duration::from_secs(3))
+        );
     }
 
     #[test]

@@ -18,14 +18,34 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::exposition::Format;
-use crate::metrics::{SelfMetrics, render};
+use crate::metrics::{Families, render};
 use crate::snapshot::Snapshot;
+use crate::sources::kiro_cli::CliMonitor;
+
+/// When `/-/ready` says yes.
+pub enum Readiness {
+    /// After the first successful CUR refresh.
+    Snapshot,
+    /// kiro-cli alone: after its first successful run.
+    KiroCli(Arc<CliMonitor>),
+}
 
 /// What the handlers read.
 pub struct HttpState {
     pub snapshot: watch::Receiver<Option<Arc<Snapshot>>>,
-    pub metrics: Arc<SelfMetrics>,
+    /// Families rendered on every scrape after the snapshot's (self-metrics, kiro-cli).
+    pub live: Vec<Arc<dyn Families>>,
+    pub readiness: Readiness,
     pub telemetry_path: String,
+}
+
+impl HttpState {
+    fn ready(&self) -> bool {
+        match &self.readiness {
+            Readiness::Snapshot => self.snapshot.borrow().is_some(),
+            Readiness::KiroCli(m) => m.has_succeeded(),
+        }
+    }
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -62,14 +82,15 @@ fn handle_parts(state: &HttpState, method: &Method, path: &str, accept: Option<&
     if path == state.telemetry_path {
         let format = Format::negotiate(accept);
         let snapshot = state.snapshot.borrow().clone();
-        let body = render(snapshot.as_deref(), &state.metrics, format, SystemTime::now());
+        let live: Vec<&dyn Families> = state.live.iter().map(|f| f.as_ref()).collect();
+        let body = render(snapshot.as_deref(), &live, format, SystemTime::now());
         return text(StatusCode::OK, format.content_type(), body);
     }
     match path {
         "/" => text(StatusCode::OK, "text/html; charset=utf-8", landing_page(&state.telemetry_path)),
         "/-/healthy" => text(StatusCode::OK, "text/plain; charset=utf-8", "Healthy\n"),
         "/-/ready" => {
-            if state.snapshot.borrow().is_some() {
+            if state.ready() {
                 text(StatusCode::OK, "text/plain; charset=utf-8", "Ready\n")
             } else {
                 text(
@@ -127,7 +148,8 @@ mod tests {
 
     fn state(snapshot: Option<Arc<Snapshot>>) -> (HttpState, watch::Sender<Option<Arc<Snapshot>>>) {
         let (tx, rx) = watch::channel(snapshot);
-        (HttpState { snapshot: rx, metrics: Arc::new(SelfMetrics::new()), telemetry_path: "/metrics".into() }, tx)
+        let live: Vec<Arc<dyn Families>> = vec![Arc::new(crate::metrics::SelfMetrics::new())];
+        (HttpState { snapshot: rx, live, readiness: Readiness::Snapshot, telemetry_path: "/metrics".into() }, tx)
     }
 
     #[test]

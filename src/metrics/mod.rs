@@ -299,9 +299,16 @@ impl SelfMetrics {
     pub fn last_success(&self) -> Option<SystemTime> {
         self.with(|i| i.last_success)
     }
+}
 
+/// Families rendered live on every scrape (self-metrics, the kiro-cli monitor), next to the snapshot's.
+pub trait Families: Send + Sync {
+    fn families(&self, now: SystemTime) -> Vec<Family>;
+}
+
+impl Families for SelfMetrics {
     /// The self-metric families, as of `now`.
-    pub fn families(&self, now: SystemTime) -> Vec<Family> {
+    fn families(&self, now: SystemTime) -> Vec<Family> {
         self.with(|i| {
             let mut build = Family::new("kiro_exporter_build", Kind::Info, "Version of kiro-exporter.");
             build.push(vec![("version", self.version.to_owned())], 1.0);
@@ -355,12 +362,14 @@ impl SelfMetrics {
     }
 }
 
-/// The whole `/metrics` body: the snapshot's cached rendering plus the self-metrics.
-pub fn render(snapshot: Option<&Snapshot>, self_metrics: &SelfMetrics, format: Format, now: SystemTime) -> String {
+/// The whole `/metrics` body: the snapshot's cached rendering plus the live families.
+pub fn render(snapshot: Option<&Snapshot>, live: &[&dyn Families], format: Format, now: SystemTime) -> String {
     let cached = snapshot.map(|s| s.rendered(format)).unwrap_or_default();
     let mut out = String::with_capacity(cached.len() + 4096);
     out.push_str(cached);
-    exposition::encode(&mut out, &self_metrics.families(now), format);
+    for source in live {
+        exposition::encode(&mut out, &source.families(now), format);
+    }
     exposition::finish(&mut out, format);
     out
 }

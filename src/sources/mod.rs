@@ -7,6 +7,7 @@
 
 pub mod embedded;
 pub mod export;
+pub mod kiro_cli;
 pub mod store;
 
 use async_trait::async_trait;

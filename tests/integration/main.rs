@@ -6,5 +6,6 @@ mod cli;
 mod common;
 mod format;
 mod golden;
+mod kiro_cli;
 mod s3;
 mod server;
