@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, KiroCliConfig, SourceConfig};
 use crate::http::{self, HttpState, Readiness};
+use crate::identity::identity_center::IdentityCenter;
+use crate::identity::{DirectorySource, IdentityMonitor, UsersFile};
 use crate::metrics::exposition::Format;
 use crate::metrics::{Families, RefreshResult, SelfMetrics, render};
 use crate::refresh::{RefreshError, Refresher, error_chain};
@@ -35,17 +37,51 @@ pub async fn open_source(config: &Config, source: &SourceConfig) -> anyhow::Resu
     }
 }
 
-async fn refresher(config: &Config, metrics: &Arc<SelfMetrics>) -> anyhow::Result<Option<Refresher>> {
+async fn refresher(
+    config: &Config,
+    identity: &Arc<IdentityMonitor>,
+    metrics: &Arc<SelfMetrics>,
+) -> anyhow::Result<Option<Refresher>> {
     let Some(source_config) = &config.source else { return Ok(None) };
     let source = open_source(config, source_config).await?;
-    Ok(Some(Refresher::new(
-        source,
-        config.users_file.clone(),
-        config.plans.clone(),
-        config.idle,
-        config.billing_period,
-        metrics.clone(),
-    )))
+    Ok(Some(Refresher::new(source, identity.clone(), config, metrics.clone())))
+}
+
+/// The identity directories: Identity Center first, then the users file (which overrides it).
+async fn identity_monitor(config: &Config) -> Arc<IdentityMonitor> {
+    let mut sources: Vec<Box<dyn DirectorySource>> = Vec::new();
+    if let Some(store_id) = &config.identity.identity_center {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = &config.s3.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        let sdk = loader.load().await;
+        sources.push(Box::new(IdentityCenter::new(&sdk, store_id.clone(), config.identity.rules.team_pattern.clone())));
+    }
+    if let Some(path) = &config.identity.users_file {
+        sources.push(Box::new(UsersFile(path.clone())));
+    }
+    Arc::new(IdentityMonitor::new(sources))
+}
+
+/// Reads the identity directory once; a failure is counted and logged, never fatal.
+async fn identity_once(identity: &IdentityMonitor, metrics: &SelfMetrics, timeout: std::time::Duration) -> bool {
+    let outcome = match tokio::time::timeout(timeout, identity.refresh()).await {
+        Ok(r) => r.map_err(|e| (e.kind(), error_chain(&e))),
+        Err(_) => Err(("identity_timeout", format!("no answer within {}", humantime::format_duration(timeout)))),
+    };
+    match outcome {
+        Ok(users) => {
+            tracing::info!(users, "identity directory refreshed");
+            true
+        }
+        Err((kind, error)) => {
+            metrics.observe_error("identity", kind);
+            let kept = if identity.current().is_some() { "keeping the last known names" } else { "showing user ids" };
+            tracing::warn!(kind, %error, "identity directory refresh failed; {kept}");
+            false
+        }
+    }
 }
 
 /// Runs one refresh under the configured timeout and records it in the self-metrics.
@@ -89,7 +125,11 @@ async fn cli_once(cli: &KiroCliConfig, monitor: &CliMonitor, metrics: &SelfMetri
 pub async fn once(config: &Config) -> anyhow::Result<String> {
     let metrics = Arc::new(SelfMetrics::new());
     let monitor = Arc::new(CliMonitor::default());
-    let snapshot = match refresher(config, &metrics).await? {
+    let identity = identity_monitor(config).await;
+    if identity.is_configured() && config.source.is_some() {
+        identity_once(&identity, &metrics, config.refresh_timeout).await;
+    }
+    let snapshot = match refresher(config, &identity, &metrics).await? {
         Some(r) => Some(
             refresh_once(config, &r, &metrics)
                 .await
@@ -97,7 +137,7 @@ pub async fn once(config: &Config) -> anyhow::Result<String> {
         ),
         None => None,
     };
-    let mut live: Vec<&dyn Families> = vec![metrics.as_ref()];
+    let mut live: Vec<&dyn Families> = vec![metrics.as_ref(), identity.as_ref()];
     if let Some(cli) = &config.kiro_cli {
         if let Err(e) = cli_once(cli, &monitor, &metrics).await {
             // Alone, kiro-cli is the job; beside the bill it is reported through kiro_cli_up.
@@ -117,6 +157,7 @@ pub struct App {
     listener: TcpListener,
     refresher: Option<Refresher>,
     metrics: Arc<SelfMetrics>,
+    identity: Arc<IdentityMonitor>,
     cli: Option<Arc<CliMonitor>>,
 }
 
@@ -124,12 +165,13 @@ impl App {
     /// Opens the sources and binds the listen address.
     pub async fn new(config: Config) -> anyhow::Result<Self> {
         let metrics = Arc::new(SelfMetrics::new());
-        let refresher = refresher(&config, &metrics).await?;
+        let identity = identity_monitor(&config).await;
+        let refresher = refresher(&config, &identity, &metrics).await?;
         let listener = TcpListener::bind(config.listen_address)
             .await
             .with_context(|| format!("listening on {}", config.listen_address))?;
         let cli = config.kiro_cli.as_ref().map(|_| Arc::new(CliMonitor::default()));
-        Ok(Self { config, listener, refresher, metrics, cli })
+        Ok(Self { config, listener, refresher, metrics, identity, cli })
     }
 
     /// The address actually bound (useful with port 0).
@@ -140,7 +182,7 @@ impl App {
     /// Serves and refreshes until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let (tx, rx) = watch::channel(None);
-        let mut live: Vec<Arc<dyn Families>> = vec![self.metrics.clone()];
+        let mut live: Vec<Arc<dyn Families>> = vec![self.metrics.clone(), self.identity.clone()];
         if let Some(m) = &self.cli {
             live.push(m.clone());
         }
@@ -160,11 +202,28 @@ impl App {
             _ => None,
         };
 
+        // A new directory rebuilds the snapshot at once (from the cached query: no new scan).
+        let names_changed = Arc::new(tokio::sync::Notify::new());
+        let identity_task = self.identity.is_configured().then(|| {
+            tokio::spawn(identity_loop(
+                self.identity.clone(),
+                self.metrics.clone(),
+                self.config.identity.refresh_interval,
+                self.config.refresh_timeout,
+                names_changed.clone(),
+                shutdown.clone(),
+            ))
+        });
         match &self.refresher {
-            Some(refresher) => refresh_loop(&self.config, refresher, &self.metrics, &tx, &shutdown).await,
+            Some(refresher) => {
+                refresh_loop(&self.config, refresher, &self.metrics, &tx, &names_changed, &shutdown).await
+            }
             None => shutdown.cancelled().await,
         }
         server.await.context("HTTP server task")?;
+        if let Some(t) = identity_task {
+            t.await.context("identity task")?;
+        }
         if let Some(t) = cli_task {
             t.await.context("kiro-cli task")?;
         }
@@ -178,6 +237,7 @@ async fn refresh_loop(
     refresher: &Refresher,
     metrics: &SelfMetrics,
     tx: &watch::Sender<Option<Arc<Snapshot>>>,
+    names_changed: &tokio::sync::Notify,
     shutdown: &CancellationToken,
 ) {
     let mut interval = tokio::time::interval(config.refresh_interval);
@@ -186,6 +246,7 @@ async fn refresh_loop(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = interval.tick() => {}
+            _ = names_changed.notified() => {}
         }
         let outcome = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -203,6 +264,33 @@ async fn refresh_loop(
             Err(e) => {
                 let served = if tx.borrow().is_some() { "serving the last good data" } else { "nothing to serve yet" };
                 tracing::error!(source = e.source_label(), kind = e.kind(), error = %error_chain(&e), "refresh failed; {served}");
+            }
+        }
+    }
+}
+
+/// Re-reads the identity directory on its own interval and signals a snapshot rebuild after each success.
+async fn identity_loop(
+    identity: Arc<IdentityMonitor>,
+    metrics: Arc<SelfMetrics>,
+    every: std::time::Duration,
+    timeout: std::time::Duration,
+    names_changed: Arc<tokio::sync::Notify>,
+    shutdown: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            ok = identity_once(&identity, &metrics, timeout) => {
+                if ok {
+                    names_changed.notify_one();
+                }
             }
         }
     }

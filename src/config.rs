@@ -14,6 +14,7 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, Parser, ValueEnum};
 use rust_decimal::Decimal;
 
+use crate::identity::resolve::{LabelRules, UserLabel};
 use crate::model::rightsizing::IdleRule;
 use crate::model::{BillingPeriod, PlanCatalog, PlanSpec};
 use crate::sources::store::{Location, S3Settings};
@@ -64,9 +65,63 @@ pub struct Args {
     #[arg(long = "aws.region", env = "KIRO_EXPORTER_AWS_REGION", value_name = "REGION")]
     pub aws_region: Option<String>,
 
-    /// JSONL users file (`aws identitystore list-users` output, one {"Username","UserId"} per line).
+    /// JSONL users file (`aws identitystore list-users` output, one {"Username","UserId"} per line, optionally
+    /// with Email, DisplayName, Team); overrides Identity Center where both name a user.
     #[arg(long = "identity.users-file", env = "KIRO_EXPORTER_IDENTITY_USERS_FILE", value_name = "FILE")]
     pub users_file: Option<PathBuf>,
+
+    /// Resolve user ids through IAM Identity Center (identitystore ListUsers, group memberships).
+    #[arg(long = "identity.identity-center", env = "KIRO_EXPORTER_IDENTITY_IDENTITY_CENTER")]
+    pub identity_center: bool,
+
+    /// Identity store id (d-xxxxxxxxxx); implies --identity.identity-center; default: discovered with
+    /// sso-admin ListInstances.
+    #[arg(long = "identity.store-id", env = "KIRO_EXPORTER_IDENTITY_STORE_ID", value_name = "ID")]
+    pub store_id: Option<String>,
+
+    /// Regex selecting team groups; the first capture group (or the whole match) is the team, e.g. ^team-(.+)$.
+    #[arg(
+        long = "identity.team-group-pattern",
+        env = "KIRO_EXPORTER_IDENTITY_TEAM_GROUP_PATTERN",
+        value_name = "REGEX"
+    )]
+    pub team_group_pattern: Option<String>,
+
+    /// Team of users in no matching group.
+    #[arg(
+        long = "identity.default-team",
+        env = "KIRO_EXPORTER_IDENTITY_DEFAULT_TEAM",
+        default_value = "",
+        value_name = "TEAM"
+    )]
+    pub default_team: String,
+
+    /// What the `user` label shows.
+    #[arg(
+        long = "identity.user-label",
+        env = "KIRO_EXPORTER_IDENTITY_USER_LABEL",
+        value_enum,
+        default_value = "username"
+    )]
+    pub user_label: UserLabel,
+
+    /// Salt of --identity.user-label=hash (required with it; keep it secret and stable).
+    #[arg(
+        long = "identity.hash-salt",
+        env = "KIRO_EXPORTER_IDENTITY_HASH_SALT",
+        value_name = "SALT",
+        hide_env_values = true
+    )]
+    pub hash_salt: Option<String>,
+
+    /// How often to re-read the identity directory.
+    #[arg(long = "identity.refresh-interval", env = "KIRO_EXPORTER_IDENTITY_REFRESH_INTERVAL", default_value = "6h", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub identity_refresh_interval: Duration,
+
+    /// Export at most this many users per metric (the most credits first); the rest are summed into
+    /// user="__other__" per account, region, plan and team.
+    #[arg(long = "metrics.max-users", env = "KIRO_EXPORTER_METRICS_MAX_USERS", value_name = "N")]
+    pub max_users: Option<usize>,
 
     /// Plan definition NAME=CREDITS[:PRICE_USD], repeatable; overrides or adds to the defaults
     /// (Pro=1000:20, Pro+=2000:40, Pro Max=5000, Power=10000:200).
@@ -188,6 +243,16 @@ pub struct KiroCliConfig {
     pub timeout: Duration,
 }
 
+/// Identity resolution.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    pub users_file: Option<PathBuf>,
+    /// `Some(store id or None to discover)` when Identity Center is used.
+    pub identity_center: Option<Option<String>>,
+    pub rules: LabelRules,
+    pub refresh_interval: Duration,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -196,7 +261,8 @@ pub struct Config {
     pub kiro_cli: Option<KiroCliConfig>,
     pub s3: S3Settings,
     pub billing_period: Option<BillingPeriod>,
-    pub users_file: Option<PathBuf>,
+    pub identity: IdentityConfig,
+    pub max_users: Option<usize>,
     pub plans: PlanCatalog,
     pub idle: IdleRule,
     pub listen_address: SocketAddr,
@@ -322,6 +388,37 @@ impl Args {
             self.overage_price.trim().parse().ok().filter(|d: &Decimal| !d.is_sign_negative()).ok_or_else(|| {
                 invalid(format!("--kiro.overage-price: {:?} is not a non-negative number", self.overage_price))
             })?;
+        let team_pattern = self
+            .team_group_pattern
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .map(regex::Regex::new)
+            .transpose()
+            .map_err(|e| invalid(format!("--identity.team-group-pattern: {e}")))?;
+        let hash_salt = self.hash_salt.clone().unwrap_or_default();
+        if self.user_label == UserLabel::Hash && hash_salt.is_empty() {
+            return Err(invalid(
+                "--identity.user-label=hash needs --identity.hash-salt (a secret, stable value)".into(),
+            ));
+        }
+        if self.identity_refresh_interval < Duration::from_secs(1) {
+            return Err(invalid("--identity.refresh-interval must be at least 1s".into()));
+        }
+        if self.max_users == Some(0) {
+            return Err(invalid("--metrics.max-users must be at least 1".into()));
+        }
+        let identity = IdentityConfig {
+            users_file: self.users_file.clone(),
+            identity_center: (self.identity_center || self.store_id.is_some())
+                .then(|| self.store_id.clone().filter(|s| !s.trim().is_empty())),
+            rules: LabelRules {
+                user_label: self.user_label,
+                team_pattern,
+                default_team: self.default_team.clone(),
+                hash_salt,
+            },
+            refresh_interval: self.identity_refresh_interval,
+        };
         let idle_credits: Decimal =
             self.idle_credits.trim().parse().ok().filter(|d: &Decimal| !d.is_sign_negative()).ok_or_else(|| {
                 invalid(format!("--kiro.idle-credits: {:?} is not a non-negative number", self.idle_credits))
@@ -347,7 +444,8 @@ impl Args {
             kiro_cli,
             s3: S3Settings::from_env(self.aws_region.clone()),
             billing_period,
-            users_file: self.users_file,
+            identity,
+            max_users: self.max_users,
             plans: PlanCatalog::with_overrides(&plans, overage),
             idle: IdleRule { idle_credits, idle_after_days: self.idle_after },
             listen_address,
@@ -446,6 +544,30 @@ mod tests {
             (cli.path.to_str(), cli.interval, cli.timeout),
             (Some("kiro-cli"), Duration::from_secs(300), Duration::from_secs(3))
         );
+    }
+
+    #[test]
+    fn identity_settings() {
+        let c = args(&[
+            "--cur.path",
+            "/tmp",
+            "--identity.store-id",
+            "d-123",
+            "--identity.team-group-pattern",
+            "^team-(.+)$",
+        ])
+        .unwrap();
+        assert_eq!(c.identity.identity_center, Some(Some("d-123".into())));
+        assert!(c.identity.rules.team_pattern.is_some());
+        let c = args(&["--cur.path", "/tmp", "--identity.identity-center"]).unwrap();
+        assert_eq!(c.identity.identity_center, Some(None), "discover the store");
+        assert_eq!(args(&["--cur.path", "/tmp"]).unwrap().identity.identity_center, None);
+        let msg = |v: &[&str]| args(v).unwrap_err().to_string();
+        assert!(msg(&["--cur.path", "/tmp", "--identity.user-label", "hash"]).contains("--identity.hash-salt"));
+        assert!(
+            msg(&["--cur.path", "/tmp", "--identity.team-group-pattern", "(unclosed"]).contains("team-group-pattern")
+        );
+        assert!(msg(&["--cur.path", "/tmp", "--metrics.max-users", "0"]).contains("max-users"));
     }
 
     #[test]

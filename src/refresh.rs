@@ -4,16 +4,18 @@
 //! same fingerprint as at the last success: its rows are cached. The cheap part (identity, model) runs
 //! every time, so a changed users file shows up without re-reading the bill.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::identity::{Directory, IdentityError};
+use crate::config::Config;
+use crate::identity::resolve::{LabelRules, UserLabels};
+use crate::identity::{IdentityError, IdentityMonitor};
 use crate::metrics::{RefreshResult, SelfMetrics};
 use crate::model::rightsizing::{IdleRule, analyse};
+use crate::model::rows::{OTHER, build_rows};
 use crate::model::{BillingPeriod, KiroLine, PlanCatalog, build_report};
 use crate::snapshot::{PeriodSelection, Snapshot};
 use crate::sources::{CurSource, SourceError};
@@ -75,7 +77,9 @@ struct Cached {
 /// Builds snapshots from a source; holds the query cache between refreshes.
 pub struct Refresher {
     source: Arc<dyn CurSource>,
-    users_file: Option<PathBuf>,
+    identity: Arc<IdentityMonitor>,
+    rules: LabelRules,
+    max_users: Option<usize>,
     plans: PlanCatalog,
     idle: IdleRule,
     pinned: Option<BillingPeriod>,
@@ -87,18 +91,18 @@ pub struct Refresher {
 impl Refresher {
     pub fn new(
         source: Arc<dyn CurSource>,
-        users_file: Option<PathBuf>,
-        plans: PlanCatalog,
-        idle: IdleRule,
-        pinned: Option<BillingPeriod>,
+        identity: Arc<IdentityMonitor>,
+        config: &Config,
         metrics: Arc<SelfMetrics>,
     ) -> Self {
         Self {
             source,
-            users_file,
-            plans,
-            idle,
-            pinned,
+            identity,
+            rules: config.identity.rules.clone(),
+            max_users: config.max_users,
+            plans: config.plans.clone(),
+            idle: config.idle,
+            pinned: config.billing_period,
             metrics,
             cache: Mutex::new(None),
             warned_tiers: Mutex::new(BTreeSet::new()),
@@ -164,10 +168,6 @@ impl Refresher {
             }
         };
 
-        let directory = match &self.users_file {
-            Some(path) => Directory::load(path)?,
-            None => Directory::default(),
-        };
         let report = build_report(&lines, &self.plans, period);
         let rightsizing = analyse(&report, period, now, &self.plans, self.idle);
         {
@@ -177,11 +177,39 @@ impl Refresher {
                 warned.insert(tier.clone());
             }
         }
-        let user_labels: BTreeMap<String, String> = report
-            .licences
-            .iter()
-            .map(|l| (l.key.user_id.clone(), directory.display_name(&l.key.user_id).to_owned()))
-            .collect();
-        Ok((Arc::new(Snapshot::new(period, selection, report, rightsizing, user_labels)), result))
+        // Names and teams as known now; a directory that is down or stale never fails the refresh.
+        let directory = self.identity.current();
+        let labels = |id: &str| self.rules.labels(id, directory.as_deref());
+        let rows = build_rows(&report, &rightsizing, labels, self.max_users);
+        // Rolled-up users' licence counts are summed per team under __other__, like their other series.
+        let kept: BTreeSet<&str> =
+            rows.rows.iter().filter(|r| !r.rolled_up).map(|r| r.licence.key.user_id.as_str()).collect();
+        let mut duplicates = Vec::new();
+        let mut other: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
+        for (id, n) in &rightsizing.duplicates {
+            let l = labels(id);
+            if kept.contains(id.as_str()) {
+                duplicates.push((id.clone(), l, *n));
+            } else {
+                *other.entry(l.team).or_default() += n;
+            }
+        }
+        for (team, n) in other {
+            duplicates.push((OTHER.to_owned(), UserLabels { user: OTHER.to_owned(), team }, n));
+        }
+        let unresolved = (self.identity.is_configured()).then(|| {
+            let ids: BTreeSet<&str> = report.licences.iter().map(|l| l.key.user_id.as_str()).collect();
+            ids.into_iter().filter(|id| directory.as_deref().is_none_or(|d| d.get(id).is_none())).count()
+        });
+        let snapshot = Snapshot {
+            period: Some(period),
+            selection: Some(selection),
+            kiro: report,
+            rows,
+            duplicates,
+            unresolved_users: unresolved,
+            ..Snapshot::default()
+        };
+        Ok((Arc::new(snapshot), result))
     }
 }

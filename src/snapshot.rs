@@ -3,12 +3,12 @@
 //! A snapshot holds everything `/metrics` shows about the bill; it is rendered once per format and the
 //! text reused by every scrape until the next snapshot replaces it.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::OnceLock;
 
+use crate::identity::resolve::UserLabels;
 use crate::metrics::exposition::Format;
-use crate::model::rightsizing::RightSizing;
+use crate::model::rows::Rows;
 use crate::model::{BillingPeriod, KiroReport};
 
 /// How the billing period of a snapshot was chosen.
@@ -32,46 +32,32 @@ impl fmt::Display for PeriodSelection {
     }
 }
 
+/// The snapshot's text per format, rendered on first use.
+#[derive(Debug, Default)]
+pub struct Rendered([OnceLock<String>; 2]);
+
 /// What one successful refresh produced.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub period: Option<BillingPeriod>,
     pub selection: Option<PeriodSelection>,
+    /// The bill's Kiro figures (licences without labels, account-level costs, freshness).
     pub kiro: KiroReport,
-    pub rightsizing: RightSizing,
-    /// user id -> `user` label value.
-    pub user_labels: BTreeMap<String, String>,
-    rendered: [OnceLock<String>; 2],
+    /// The exported per-licence rows (labels, signals, roll-up applied).
+    pub rows: Rows,
+    /// Per user id: labels and the number of seat-holding licences.
+    pub duplicates: Vec<(String, UserLabels, u32)>,
+    /// Users in the bill that the identity directory does not know (`None`: no directory configured).
+    pub unresolved_users: Option<usize>,
+    pub rendered: Rendered,
 }
 
 impl Snapshot {
-    pub fn new(
-        period: BillingPeriod,
-        selection: PeriodSelection,
-        kiro: KiroReport,
-        rightsizing: RightSizing,
-        user_labels: BTreeMap<String, String>,
-    ) -> Self {
-        Self {
-            period: Some(period),
-            selection: Some(selection),
-            kiro,
-            rightsizing,
-            user_labels,
-            rendered: Default::default(),
-        }
-    }
-
-    /// The `user` label for a user id (the id itself when unresolved).
-    pub fn user_label<'a>(&'a self, user_id: &'a str) -> &'a str {
-        self.user_labels.get(user_id).map_or(user_id, String::as_str)
-    }
-
     /// The snapshot's families in `format`, rendered on first use.
     pub fn rendered(&self, format: Format) -> &str {
         let slot = match format {
-            Format::Text => &self.rendered[0],
-            Format::OpenMetrics => &self.rendered[1],
+            Format::Text => &self.rendered.0[0],
+            Format::OpenMetrics => &self.rendered.0[1],
         };
         slot.get_or_init(|| {
             let mut out = String::new();

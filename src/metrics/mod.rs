@@ -27,76 +27,57 @@ fn num(d: Decimal) -> f64 {
 /// The bill's series for a snapshot.
 pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
     let period = s.period.map(|p| p.to_string()).unwrap_or_default();
-    let mut used = Family::new(
+    let gauge = |name, help| Family::new(name, Kind::Gauge, help);
+    let mut used = gauge(
         "kiro_credits_used",
-        Kind::Gauge,
         "Kiro credits used in the billing period per licence (account, profile region, user), from the CUR Data Export (cached; see kiro_cur_data_last_usage_timestamp_seconds).",
     );
-    let mut plan_credits = Family::new(
-        "kiro_plan_credits",
-        Kind::Gauge,
-        "Credits included in the licence's Kiro plan per month (from configuration).",
-    );
-    let mut overage = Family::new(
+    let mut plan_credits =
+        gauge("kiro_plan_credits", "Credits included in the licence's Kiro plan per month (from configuration).");
+    let mut overage = gauge(
         "kiro_overage_credits",
-        Kind::Gauge,
         "Credits used beyond the plan's included credits in the billing period, max(0, used - plan).",
     );
-    let mut seat_cost = Family::new(
+    let mut seat_cost = gauge(
         "kiro_subscription_cost_usd",
-        Kind::Gauge,
         "Kiro seat cost billed in the period (unblended USD, month to date, refunds and credits netted), from the CUR Data Export.",
     );
-    let mut credits_cost = Family::new(
+    let mut credits_cost = gauge(
         "kiro_credits_cost_usd",
-        Kind::Gauge,
         "Kiro credits cost billed in the period (unblended USD, month to date, refunds and credits netted), from the CUR Data Export.",
     );
-    let mut other_cost = Family::new(
+    let mut other_cost = gauge(
         "kiro_other_cost_usd",
-        Kind::Gauge,
         "Kiro cost of a licence's line items of other operations (unblended USD, month to date), by operation.",
     );
-    let mut projected = Family::new(
+    let mut projected = gauge(
         "kiro_credits_projected",
-        Kind::Gauge,
         "Month-end projection of the licence's credits: used + average of the last 7 billed days x days not yet billed; equals used once the period is over.",
     );
-    let mut ratio = Family::new(
-        "kiro_plan_used_ratio",
-        Kind::Gauge,
-        "Credits used / credits included in the plan (1 = at the limit).",
-    );
+    let mut ratio = gauge("kiro_plan_used_ratio", "Credits used / credits included in the plan (1 = at the limit).");
     let mut recommended = Family::new(
         "kiro_recommended_plan",
         Kind::Info,
         "Cheapest priced plan for the projected credits (seat price + overage, the whole month re-rated); the current plan when switching saves nothing.",
     );
-    let mut savings = Family::new(
+    let mut savings = gauge(
         "kiro_plan_savings_usd",
-        Kind::Gauge,
         "USD a month saved by switching to kiro_recommended_plan_info's plan, for the projected credits (0 when the current plan is cheapest).",
     );
-    let mut idle = Family::new(
+    let mut idle = gauge(
         "kiro_idle_seat",
-        Kind::Gauge,
-        "1 for a seat with fewer than --kiro.idle-credits credits once --kiro.idle-after days are billed, else 0.",
+        "1 for a seat with fewer than --kiro.idle-credits credits once --kiro.idle-after days are billed, else 0 (a count for user=\"__other__\").",
     );
-    let no_signals = crate::model::rightsizing::Signals {
-        projected: Decimal::ZERO,
-        recommendation: None,
-        idle: None,
-        used_ratio: None,
-    };
-    for (i, l) in s.kiro.licences.iter().enumerate() {
-        let sig = s.rightsizing.signals.get(i).unwrap_or(&no_signals);
+    for row in &s.rows.rows {
+        let l = &row.licence;
         let labels = || {
             vec![
                 ("billing_period", period.clone()),
                 ("aws_account_id", l.key.account_id.clone()),
                 ("aws_region", l.key.region.clone()),
                 ("user_id", l.key.user_id.clone()),
-                ("user", s.user_label(&l.key.user_id).to_owned()),
+                ("user", row.labels.user.clone()),
+                ("team", row.labels.team.clone()),
                 ("plan", l.plan.clone()),
             ]
         };
@@ -114,13 +95,11 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
             lb.push(("operation", op.clone()));
             other_cost.push(lb, num(*cost));
         }
-        if s.rightsizing.signals.get(i).is_some() {
-            projected.push(labels(), num(sig.projected));
-        }
-        if let Some(r) = sig.used_ratio {
+        projected.push(labels(), num(row.projected));
+        if let Some(r) = row.used_ratio() {
             ratio.push(labels(), num(r));
         }
-        if let Some(rec) = &sig.recommendation {
+        if let Some(rec) = &row.recommendation {
             let mut lb = labels();
             lb.push(("recommended_plan", rec.plan.clone()));
             recommended.push(lb, 1.0);
@@ -128,28 +107,27 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
                 savings.push(labels(), num(saving));
             }
         }
-        if let Some(is_idle) = sig.idle {
-            idle.push(labels(), if is_idle { 1.0 } else { 0.0 });
+        if let Some(n) = row.idle_seats {
+            idle.push(labels(), f64::from(n));
         }
     }
-    let mut duplicates = Family::new(
+    let mut duplicates = gauge(
         "kiro_duplicate_licences",
-        Kind::Gauge,
         "Licences (profiles x accounts) a user holds a seat in during the period; 2 or more means paying more than once.",
     );
-    for (user_id, n) in &s.rightsizing.duplicates {
+    for (user_id, labels, n) in &s.duplicates {
         duplicates.push(
             vec![
                 ("billing_period", period.clone()),
                 ("user_id", user_id.clone()),
-                ("user", s.user_label(user_id).to_owned()),
+                ("user", labels.user.clone()),
+                ("team", labels.team.clone()),
             ],
             f64::from(*n),
         );
     }
-    let mut unattributed = Family::new(
+    let mut unattributed = gauge(
         "kiro_unattributed_cost_usd",
-        Kind::Gauge,
         "Kiro cost without a user (discounts, tax, ...) per account and line item type (unblended USD, month to date).",
     );
     for (k, v) in &s.kiro.unattributed_cost_usd {
@@ -162,9 +140,8 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
             num(*v),
         );
     }
-    let mut fresh = Family::new(
+    let mut fresh = gauge(
         "kiro_cur_data_last_usage_timestamp_seconds",
-        Kind::Gauge,
         "Latest usage end date of any Kiro line item in the billing period: how fresh the bill is.",
     );
     if let Some(t) = s.kiro.last_usage_end {
@@ -177,6 +154,18 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
     );
     if let (Some(p), Some(sel)) = (s.period, s.selection) {
         selected.push(vec![("billing_period", p.to_string()), ("selection", sel.to_string())], 1.0);
+    }
+    let mut rolled = gauge(
+        "kiro_exporter_rolled_up_users",
+        "Users summed into user=\"__other__\" by --metrics.max-users in the current data.",
+    );
+    rolled.push(vec![], s.rows.rolled_up_users as f64);
+    let mut unresolved = gauge(
+        "kiro_exporter_identity_unresolved_users",
+        "Users in the bill that the identity directory does not know (shown by their id).",
+    );
+    if let Some(n) = s.unresolved_users {
+        unresolved.push(vec![], n as f64);
     }
     vec![
         used,
@@ -194,6 +183,8 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
         unattributed,
         fresh,
         selected,
+        rolled,
+        unresolved,
     ]
 }
 

@@ -8,6 +8,7 @@ pub mod period;
 pub mod plans;
 pub mod region;
 pub mod rightsizing;
+pub mod rows;
 
 pub use kiro::{KiroLine, KiroReport, Licence, LicenceKey, build_report};
 pub use period::BillingPeriod;

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::execution::cache::cache_manager::FileMetadataCache;
 use datafusion::parquet::arrow::parquet_to_arrow_schema;
+use datafusion::parquet::file::metadata::PageIndexPolicy;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
@@ -202,6 +203,8 @@ async fn read_footer(root: &Rooted, cache: &Arc<FileMetadataCache>, meta: Object
     let md = DFParquetMetadata::new(root.store.as_ref(), &meta)
         .with_metadata_size_hint(Some(FOOTER_PREFETCH))
         .with_file_metadata_cache(Some(cache.clone()))
+        // The aggregates filter on unsorted text columns: page indexes would be fetched and never used.
+        .with_page_index_policy(Some(PageIndexPolicy::Skip))
         .fetch_metadata()
         .await
         .map_err(|e| SourceError::Parquet { location: shown.clone(), reason: e.to_string() })?;

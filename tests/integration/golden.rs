@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use kiro_exporter::identity::resolve::UserLabels;
 use kiro_exporter::metrics::exposition::{Format, encode, finish};
 use kiro_exporter::metrics::snapshot_families;
 use kiro_exporter::model::kiro::UnattributedKey;
 use kiro_exporter::model::rightsizing::{IdleRule, analyse};
+use kiro_exporter::model::rows::build_rows;
 use kiro_exporter::model::{KiroReport, Licence, LicenceKey, PlanCatalog};
 use kiro_exporter::snapshot::{PeriodSelection, Snapshot};
 use rust_decimal::Decimal;
@@ -50,14 +52,26 @@ fn snapshot() -> Snapshot {
         last_usage_end: Some(1_791_676_800), // 2026-10-11T00:00:00Z
         unknown_tiers: Default::default(),
     };
-    let users = [("u-1".to_owned(), "alice".to_owned()), ("u-2".to_owned(), "Zoë \"Z\" \\ Å\nx".to_owned())]
-        .into_iter()
-        .collect();
+    let labels = |id: &str| match id {
+        "u-1" => UserLabels { user: "alice".into(), team: "search".into() },
+        "u-2" => UserLabels { user: "Zoë \"Z\" \\ Å\nx".into(), team: "".into() },
+        other => UserLabels { user: other.into(), team: "".into() },
+    };
     let period = "2026-10".parse().unwrap();
     // Mid-month: the bill covers 10 days; the projection extrapolates the last 7 of them.
     let now = chrono::DateTime::parse_from_rfc3339("2026-10-12T08:00:00Z").unwrap().with_timezone(&chrono::Utc);
     let rightsizing = analyse(&report, period, now, &PlanCatalog::default(), IdleRule::default());
-    Snapshot::new(period, PeriodSelection::Pinned, report, rightsizing, users)
+    let rows = build_rows(&report, &rightsizing, labels, None);
+    let duplicates = rightsizing.duplicates.iter().map(|(id, n)| (id.clone(), labels(id), *n)).collect();
+    Snapshot {
+        period: Some(period),
+        selection: Some(PeriodSelection::Pinned),
+        kiro: report,
+        rows,
+        duplicates,
+        unresolved_users: Some(1),
+        ..Snapshot::default()
+    }
 }
 
 fn check(format: Format, file: &str) {
