@@ -204,6 +204,12 @@ impl App {
 
         // A new directory rebuilds the snapshot at once (from the cached query: no new scan).
         let names_changed = Arc::new(tokio::sync::Notify::new());
+        // The first directory read is awaited (bounded) so the first snapshot already has names; later
+        // reads run beside the cost refreshes and never hold them up.
+        if self.identity.is_configured() {
+            let first = self.config.refresh_timeout.min(std::time::Duration::from_secs(30));
+            identity_once(&self.identity, &self.metrics, first).await;
+        }
         let identity_task = self.identity.is_configured().then(|| {
             tokio::spawn(identity_loop(
                 self.identity.clone(),
@@ -278,7 +284,8 @@ async fn identity_loop(
     names_changed: Arc<tokio::sync::Notify>,
     shutdown: CancellationToken,
 ) {
-    let mut interval = tokio::time::interval(every);
+    // The first read happened before the loop started.
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {

@@ -426,8 +426,9 @@ fn filler_row(rng: &mut Rng, days: u32) -> Row {
     r
 }
 
-/// Writes one period's data files and manifest under `root`.
-fn write_period(
+/// Writes one period's data files and manifest under `root`: the given rows spread among generated
+/// non-Kiro rows up to `total_rows` (also for tests that need users of their own).
+pub fn write_period(
     root: &Path,
     opts: &Options,
     period: BillingPeriod,

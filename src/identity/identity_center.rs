@@ -10,6 +10,9 @@ use regex::Regex;
 
 use super::{Directory, DirectorySource, DirectoryUser, IdentityError};
 
+/// Page size of the List* calls (the API's maximum).
+const PAGE: i32 = 100;
+
 /// Identity Center as a directory.
 pub struct IdentityCenter {
     store: aws_sdk_identitystore::Client,
@@ -50,7 +53,7 @@ impl DirectorySource for IdentityCenter {
     async fn fetch(&self) -> Result<Directory, IdentityError> {
         let store_id = self.store_id().await?;
         let mut dir = Directory::default();
-        let mut pages = self.store.list_users().identity_store_id(&store_id).into_paginator().send();
+        let mut pages = self.store.list_users().identity_store_id(&store_id).max_results(PAGE).into_paginator().send();
         while let Some(page) = pages.next().await {
             for u in page.map_err(api("identitystore ListUsers"))?.users() {
                 let email = u
@@ -71,7 +74,7 @@ impl DirectorySource for IdentityCenter {
         }
         let Some(pattern) = &self.team_pattern else { return Ok(dir) };
         let mut groups = Vec::new();
-        let mut pages = self.store.list_groups().identity_store_id(&store_id).into_paginator().send();
+        let mut pages = self.store.list_groups().identity_store_id(&store_id).max_results(PAGE).into_paginator().send();
         while let Some(page) = pages.next().await {
             for g in page.map_err(api("identitystore ListGroups"))?.groups() {
                 if let Some(name) = g.display_name().filter(|n| pattern.is_match(n)) {
@@ -85,6 +88,7 @@ impl DirectorySource for IdentityCenter {
                 .list_group_memberships()
                 .identity_store_id(&store_id)
                 .group_id(&group_id)
+                .max_results(PAGE)
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod format;
 mod golden;
+mod identity;
 mod kiro_cli;
 mod s3;
 mod server;

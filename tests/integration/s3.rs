@@ -2,43 +2,9 @@
 //! The export is uploaded with boto3 (as `aws s3 sync` would) and must give the same metrics as the
 //! local copy.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use crate::common::*;
-
-/// A moto server on a free loopback port, stopped by PID when dropped.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Moto {
-    fn start() -> Self {
-        let port = free_port();
-        let child = Command::new(venv_tool("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let addr = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self { child, endpoint }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 const UPLOAD: &str = r#"
 import os, sys, boto3
@@ -56,7 +22,7 @@ for dirpath, _, files in os.walk(root):
 print(n)
 "#;
 
-fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
+fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
     vec![
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
@@ -84,7 +50,7 @@ fn s3_export_gives_the_same_metrics_as_the_local_copy() {
         &["--cur.path", export.path().to_str().unwrap(), "--identity.users-file", export.users().to_str().unwrap()],
         &[],
     );
-    let env = aws_env(&moto.endpoint);
+    let env = s3_env(&moto.endpoint);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let remote = once(
         &["--cur.path", "s3://billing/cur/kiro-cur", "--identity.users-file", export.users().to_str().unwrap()],
@@ -101,7 +67,7 @@ fn s3_export_gives_the_same_metrics_as_the_local_copy() {
     assert!(read > 0.0 && read < total as f64 * 0.8, "read {read} of {total} bytes");
 
     // AWS_ENDPOINT_URL (all services) works as well as the S3-specific variable.
-    let mut env2 = aws_env(&moto.endpoint);
+    let mut env2 = s3_env(&moto.endpoint);
     env2.retain(|(k, _)| *k != "AWS_ENDPOINT_URL_S3");
     env2.push(("AWS_ENDPOINT_URL", moto.endpoint.clone()));
     let env2: Vec<(&str, &str)> = env2.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -115,7 +81,7 @@ fn s3_export_gives_the_same_metrics_as_the_local_copy() {
 #[test]
 fn a_missing_bucket_is_a_clear_error() {
     let moto = Moto::start();
-    let env = aws_env(&moto.endpoint);
+    let env = s3_env(&moto.endpoint);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let out = run(&["--once", "--cur.path", "s3://no-such-bucket/cur"], &env);
     assert!(!out.status.success());
