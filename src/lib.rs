@@ -7,8 +7,8 @@
 //! - [`sources`]: where the bill comes from, behind the [`sources::CurSource`] trait. The embedded engine
 //!   ([`sources::embedded`]) runs the aggregates in DataFusion over the export's Parquet files, local or
 //!   `s3://`. [`sql`] holds the SQL texts, one per aggregate, portable to Athena.
-//! - [`identity`]: user ids to names (the users file).
-//! - [`model`]: pure rules (plans, credits, overage, costs); no I/O, most unit tests live here.
+//! - [`identity`]: user ids to names and teams (Identity Center, the users file), cached on its own interval.
+//! - [`model`]: pure rules (plans, credits, overage, costs, right-sizing, roll-up); no I/O, most unit tests.
 //! - [`snapshot`]: the immutable result of one successful refresh, published via `tokio::sync::watch`.
 //! - [`refresh`]: one refresh (period choice, unchanged-input skip, query, model).
 //! - [`metrics`]: the exposition formats, the snapshot's series and the self-metrics.
