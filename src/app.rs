@@ -21,18 +21,46 @@ use crate::metrics::exposition::Format;
 use crate::metrics::{Families, RefreshResult, SelfMetrics, render};
 use crate::refresh::{RefreshError, Refresher, error_chain};
 use crate::snapshot::Snapshot;
+use crate::sources::athena::AthenaSource;
 use crate::sources::embedded::EmbeddedSource;
 use crate::sources::kiro_cli::{self, CliMonitor};
 use crate::sources::{CurSource, store};
 
+/// The AWS configuration (credential chain, region), loaded once per source that needs it.
+async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = &config.s3.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    loader.load().await
+}
+
+/// A billing data source and the live metrics it reports, if any.
+pub struct OpenedSource {
+    pub source: Arc<dyn CurSource>,
+    pub metrics: Option<Arc<dyn Families>>,
+}
+
 /// Opens the configured billing data source.
-pub async fn open_source(config: &Config, source: &SourceConfig) -> anyhow::Result<Arc<dyn CurSource>> {
+pub async fn open_source(config: &Config, source: &SourceConfig) -> anyhow::Result<OpenedSource> {
     match source {
         SourceConfig::Embedded { location } => {
             let root = store::open(location, &config.s3)
                 .await
                 .with_context(|| format!("opening the export at {}", location.display()))?;
-            Ok(Arc::new(EmbeddedSource::new(root)?))
+            Ok(OpenedSource { source: Arc::new(EmbeddedSource::new(root)?), metrics: None })
+        }
+        SourceConfig::Athena { table, export } => {
+            let export = match export {
+                Some(location) => Some(
+                    store::open(location, &config.s3)
+                        .await
+                        .with_context(|| format!("opening the export at {}", location.display()))?,
+                ),
+                None => None,
+            };
+            let athena = Arc::new(AthenaSource::new(&sdk_config(config).await, table.clone(), export));
+            Ok(OpenedSource { source: athena.clone(), metrics: Some(athena) })
         }
     }
 }
@@ -41,21 +69,17 @@ async fn refresher(
     config: &Config,
     identity: &Arc<IdentityMonitor>,
     metrics: &Arc<SelfMetrics>,
-) -> anyhow::Result<Option<Refresher>> {
+) -> anyhow::Result<Option<(Refresher, Option<Arc<dyn Families>>)>> {
     let Some(source_config) = &config.source else { return Ok(None) };
-    let source = open_source(config, source_config).await?;
-    Ok(Some(Refresher::new(source, identity.clone(), config, metrics.clone())))
+    let opened = open_source(config, source_config).await?;
+    Ok(Some((Refresher::new(opened.source, identity.clone(), config, metrics.clone()), opened.metrics)))
 }
 
 /// The identity directories: Identity Center first, then the users file (which overrides it).
 async fn identity_monitor(config: &Config) -> Arc<IdentityMonitor> {
     let mut sources: Vec<Box<dyn DirectorySource>> = Vec::new();
     if let Some(store_id) = &config.identity.identity_center {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = &config.s3.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        let sdk = loader.load().await;
+        let sdk = sdk_config(config).await;
         sources.push(Box::new(IdentityCenter::new(&sdk, store_id.clone(), config.identity.rules.team_pattern.clone())));
     }
     if let Some(path) = &config.identity.users_file {
@@ -129,15 +153,21 @@ pub async fn once(config: &Config) -> anyhow::Result<String> {
     if identity.is_configured() && config.source.is_some() {
         identity_once(&identity, &metrics, config.refresh_timeout).await;
     }
-    let snapshot = match refresher(config, &identity, &metrics).await? {
-        Some(r) => Some(
-            refresh_once(config, &r, &metrics)
-                .await
-                .map_err(|e| anyhow::anyhow!("refresh failed: {}", error_chain(&e)))?,
+    let (snapshot, source_metrics) = match refresher(config, &identity, &metrics).await? {
+        Some((r, m)) => (
+            Some(
+                refresh_once(config, &r, &metrics)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("refresh failed: {}", error_chain(&e)))?,
+            ),
+            m,
         ),
-        None => None,
+        None => (None, None),
     };
     let mut live: Vec<&dyn Families> = vec![metrics.as_ref(), identity.as_ref()];
+    if let Some(m) = &source_metrics {
+        live.push(m.as_ref());
+    }
     if let Some(cli) = &config.kiro_cli {
         if let Err(e) = cli_once(cli, &monitor, &metrics).await {
             // Alone, kiro-cli is the job; beside the bill it is reported through kiro_cli_up.
@@ -157,6 +187,7 @@ pub struct App {
     listener: TcpListener,
     refresher: Option<Refresher>,
     metrics: Arc<SelfMetrics>,
+    source_metrics: Option<Arc<dyn Families>>,
     identity: Arc<IdentityMonitor>,
     cli: Option<Arc<CliMonitor>>,
 }
@@ -166,12 +197,15 @@ impl App {
     pub async fn new(config: Config) -> anyhow::Result<Self> {
         let metrics = Arc::new(SelfMetrics::new());
         let identity = identity_monitor(&config).await;
-        let refresher = refresher(&config, &identity, &metrics).await?;
+        let (refresher, source_metrics) = match refresher(&config, &identity, &metrics).await? {
+            Some((r, m)) => (Some(r), m),
+            None => (None, None),
+        };
         let listener = TcpListener::bind(config.listen_address)
             .await
             .with_context(|| format!("listening on {}", config.listen_address))?;
         let cli = config.kiro_cli.as_ref().map(|_| Arc::new(CliMonitor::default()));
-        Ok(Self { config, listener, refresher, metrics, identity, cli })
+        Ok(Self { config, listener, refresher, metrics, source_metrics, identity, cli })
     }
 
     /// The address actually bound (useful with port 0).
@@ -183,6 +217,9 @@ impl App {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let (tx, rx) = watch::channel(None);
         let mut live: Vec<Arc<dyn Families>> = vec![self.metrics.clone(), self.identity.clone()];
+        if let Some(m) = &self.source_metrics {
+            live.push(m.clone());
+        }
         if let Some(m) = &self.cli {
             live.push(m.clone());
         }

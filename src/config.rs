@@ -17,6 +17,7 @@ use rust_decimal::Decimal;
 use crate::identity::resolve::{LabelRules, UserLabel};
 use crate::model::rightsizing::IdleRule;
 use crate::model::{BillingPeriod, PlanCatalog, PlanSpec};
+use crate::sources::athena::{AthenaTable, validate_identifier};
 use crate::sources::store::{Location, S3Settings};
 
 /// Default listen port: above the exhausted 9100-9999 exporter range of Prometheus' port allocations.
@@ -55,6 +56,45 @@ pub struct Args {
     /// The CUR 2.0 Data Export: a local folder or s3://bucket/prefix holding data/ and metadata/.
     #[arg(long = "cur.path", env = "KIRO_EXPORTER_CUR_PATH", value_name = "PATH|URL")]
     pub cur_path: Option<String>,
+
+    /// Athena database holding the CUR table (use Athena instead of --cur.path).
+    #[arg(long = "athena.database", env = "KIRO_EXPORTER_ATHENA_DATABASE", value_name = "NAME")]
+    pub athena_database: Option<String>,
+
+    /// Athena (Glue) table of the CUR 2.0 export, partitioned by billing_period.
+    #[arg(long = "athena.table", env = "KIRO_EXPORTER_ATHENA_TABLE", value_name = "NAME")]
+    pub athena_table: Option<String>,
+
+    /// Athena workgroup.
+    #[arg(
+        long = "athena.workgroup",
+        env = "KIRO_EXPORTER_ATHENA_WORKGROUP",
+        default_value = "primary",
+        value_name = "NAME"
+    )]
+    pub athena_workgroup: String,
+
+    /// S3 location for query results (optional when the workgroup has one).
+    #[arg(long = "athena.output-location", env = "KIRO_EXPORTER_ATHENA_OUTPUT_LOCATION", value_name = "S3_URL")]
+    pub athena_output_location: Option<String>,
+
+    /// Data catalog of the table.
+    #[arg(
+        long = "athena.catalog",
+        env = "KIRO_EXPORTER_ATHENA_CATALOG",
+        default_value = "AwsDataCatalog",
+        value_name = "NAME"
+    )]
+    pub athena_catalog: String,
+
+    /// The export's folder in S3 (holding data/ and metadata/): lets the exporter skip queries while the
+    /// manifest is unchanged and find the latest period. Without it every refresh queries.
+    #[arg(long = "athena.export-path", env = "KIRO_EXPORTER_ATHENA_EXPORT_PATH", value_name = "S3_URL")]
+    pub athena_export_path: Option<String>,
+
+    /// An Athena query running longer than this is stopped.
+    #[arg(long = "athena.query-timeout", env = "KIRO_EXPORTER_ATHENA_QUERY_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub athena_query_timeout: Duration,
 
     /// Billing period to export (YYYY-MM); default: the current UTC month, or the latest in the export when
     /// the current one has no data yet.
@@ -233,6 +273,8 @@ impl ConfigError {
 pub enum SourceConfig {
     /// DataFusion over the export's Parquet files.
     Embedded { location: Location },
+    /// Amazon Athena over the CUR table.
+    Athena { table: AthenaTable, export: Option<Location> },
 }
 
 /// The kiro-cli source.
@@ -361,12 +403,19 @@ impl Args {
         if kiro_cli.as_ref().is_some_and(|c| c.interval.is_zero() || c.timeout.is_zero()) {
             return Err(invalid("--kiro-cli.interval and --kiro-cli.timeout must be more than 0s".into()));
         }
-        let source = match self.cur_path.as_deref().filter(|p| !p.trim().is_empty()) {
-            Some(path) => Some(SourceConfig::Embedded {
+        let athena = self.athena_config().map_err(invalid)?;
+        let source = match (self.cur_path.as_deref().filter(|p| !p.trim().is_empty()), athena) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "both --cur.path and --athena.* are set: choose the embedded engine or Athena, not both".into(),
+                ));
+            }
+            (None, Some(athena)) => Some(athena),
+            (Some(path), None) => Some(SourceConfig::Embedded {
                 location: Location::parse(path).map_err(|e| invalid(format!("--cur.path: {e}")))?,
             }),
-            None if kiro_cli.is_some() => None,
-            None => {
+            (None, None) if kiro_cli.is_some() => None,
+            (None, None) => {
                 return Err(invalid(
                     "no data source: set --cur.path to the CUR 2.0 Data Export (a local folder or s3://bucket/prefix), or --kiro-cli.enabled".into(),
                 ));
@@ -456,6 +505,47 @@ impl Args {
             refresh_timeout: self.refresh_timeout,
             once: self.once,
         })
+    }
+}
+
+impl Args {
+    /// The Athena source, when `--athena.database` or `--athena.table` is set.
+    fn athena_config(&self) -> Result<Option<SourceConfig>, String> {
+        let (db, table) = match (&self.athena_database, &self.athena_table) {
+            (None, None) => return Ok(None),
+            (Some(d), Some(t)) => (d.clone(), t.clone()),
+            _ => return Err("Athena needs both --athena.database and --athena.table".into()),
+        };
+        validate_identifier("--athena.database", &db)?;
+        validate_identifier("--athena.table", &table)?;
+        validate_identifier("--athena.catalog", &self.athena_catalog)?;
+        validate_identifier("--athena.workgroup", &self.athena_workgroup)?;
+        if let Some(o) = &self.athena_output_location
+            && !o.starts_with("s3://")
+        {
+            return Err(format!("--athena.output-location: {o:?} is not an s3:// URL"));
+        }
+        let export = match &self.athena_export_path {
+            None => None,
+            Some(p) if p.starts_with("s3://") => {
+                Some(Location::parse(p).map_err(|e| format!("--athena.export-path: {e}"))?)
+            }
+            Some(p) => return Err(format!("--athena.export-path: {p:?} is not an s3:// URL")),
+        };
+        if self.athena_query_timeout.is_zero() {
+            return Err("--athena.query-timeout must be more than 0s".into());
+        }
+        Ok(Some(SourceConfig::Athena {
+            table: AthenaTable {
+                catalog: self.athena_catalog.clone(),
+                database: db,
+                table,
+                workgroup: self.athena_workgroup.clone(),
+                output_location: self.athena_output_location.clone(),
+                query_timeout: self.athena_query_timeout,
+            },
+            export,
+        }))
     }
 }
 
@@ -568,6 +658,30 @@ mod tests {
             msg(&["--cur.path", "/tmp", "--identity.team-group-pattern", "(unclosed"]).contains("team-group-pattern")
         );
         assert!(msg(&["--cur.path", "/tmp", "--metrics.max-users", "0"]).contains("max-users"));
+    }
+
+    #[test]
+    fn athena_settings() {
+        let c = args(&[
+            "--athena.database",
+            "billing",
+            "--athena.table",
+            "cur-v2data",
+            "--athena.export-path",
+            "s3://b/cur/exp",
+        ])
+        .unwrap();
+        let Some(SourceConfig::Athena { table, export }) = c.source else { panic!("athena") };
+        assert_eq!((table.workgroup.as_str(), table.catalog.as_str()), ("primary", "AwsDataCatalog"));
+        assert_eq!(export, Some(Location::S3 { bucket: "b".into(), prefix: "cur/exp".into() }));
+        let msg = |v: &[&str]| args(v).unwrap_err().to_string();
+        assert!(msg(&["--athena.database", "billing"]).contains("both --athena.database and --athena.table"));
+        assert!(msg(&["--athena.database", "b", "--athena.table", "t\"; DROP"]).contains("only letters"));
+        assert!(msg(&["--athena.database", "b", "--athena.table", "t", "--cur.path", "/tmp"]).contains("not both"));
+        assert!(
+            msg(&["--athena.database", "b", "--athena.table", "t", "--athena.output-location", "/tmp"])
+                .contains("s3://")
+        );
     }
 
     #[test]

@@ -122,7 +122,11 @@ struct Listed {
 /// Lists a period's delivery: the manifest's files when there is a manifest, else the partition's Parquet files.
 async fn list_delivery(root: &Rooted, period: BillingPeriod) -> Result<Listed, SourceError> {
     let part = format!("{PARTITION}{period}");
-    let listed = list_all(root, &child(&root.prefix, &["data", &part])).await?;
+    let mut listed = list_all(root, &child(&root.prefix, &["data", &part])).await?;
+    if listed.is_empty() {
+        // Copies re-laid out for Hive-style tools (Athena emulators) use the lower-case partition name.
+        listed = list_all(root, &child(&root.prefix, &["data", &format!("billing_period={period}")])).await?;
+    }
     let manifest = list_all(root, &child(&root.prefix, &["metadata", &part]))
         .await?
         .into_iter()
@@ -159,15 +163,18 @@ async fn list_delivery(root: &Rooted, period: BillingPeriod) -> Result<Listed, S
     Ok(Listed { files, manifest: Some(manifest) })
 }
 
-/// Finds a period's files, reads their footers and fingerprints the delivery.
-pub async fn inspect(
-    root: &Rooted,
-    cache: &Arc<FileMetadataCache>,
-    period: BillingPeriod,
-) -> Result<Delivery, SourceError> {
+/// A period's data files and the fingerprint of its delivery, without reading any data.
+#[derive(Debug, Clone)]
+pub struct Fingerprint {
+    pub files: Vec<ObjectMeta>,
+    pub from_manifest: bool,
+    pub fingerprint: String,
+}
+
+/// Lists a period's delivery and fingerprints it (manifest, else the listed files).
+pub async fn fingerprint(root: &Rooted, period: BillingPeriod) -> Result<Fingerprint, SourceError> {
     let Listed { files, manifest } = list_delivery(root, period).await?;
     let from_manifest = manifest.is_some();
-
     let mut hasher = DefaultHasher::new();
     period.to_string().hash(&mut hasher);
     for m in manifest.iter().chain(files.iter()) {
@@ -177,6 +184,16 @@ pub async fn inspect(
         m.e_tag.hash(&mut hasher);
     }
     let fingerprint = format!("{}:{:016x}", if from_manifest { "manifest" } else { "listing" }, hasher.finish());
+    Ok(Fingerprint { files, from_manifest, fingerprint })
+}
+
+/// Finds a period's files, reads their footers and fingerprints the delivery.
+pub async fn inspect(
+    root: &Rooted,
+    cache: &Arc<FileMetadataCache>,
+    period: BillingPeriod,
+) -> Result<Delivery, SourceError> {
+    let Fingerprint { files, from_manifest, fingerprint } = fingerprint(root, period).await?;
 
     let footers = futures::stream::iter(files.into_iter().filter(|m| m.size > 0))
         .map(|meta| read_footer(root, cache, meta))

@@ -276,3 +276,57 @@ pub fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
         ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
     ]
 }
+
+/// MiniStack (Athena that runs SQL in DuckDB, S3, Glue) on a free loopback port, stopped by PID on drop.
+pub struct MiniStack {
+    child: std::process::Child,
+    pub endpoint: String,
+    _data: tempfile::TempDir,
+}
+
+impl MiniStack {
+    pub fn start() -> Self {
+        let venv = std::env::var_os("KIRO_TEST_MINISTACK_VENV").map(PathBuf::from).unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+            home.join(".cache/kiro-exporter/venv-ministack")
+        });
+        let bin = venv.join("bin/ministack");
+        assert!(bin.exists(), "{} not found: run scripts/test-all or set KIRO_TEST_MINISTACK_VENV", bin.display());
+        let port = free_port();
+        let data = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new(bin)
+            .env("BIND_HOST", "127.0.0.1")
+            .env("GATEWAY_PORT", port.to_string())
+            .env("S3_DATA_DIR", data.path())
+            .env("ATHENA_ENGINE", "duckdb")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start ministack");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !(std::net::TcpStream::connect(&addr).is_ok() && http_get(&addr, "/_ministack/health", &[]).0 == 200) {
+            assert!(std::time::Instant::now() < deadline, "ministack did not start");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        Self { child, endpoint, _data: data }
+    }
+}
+
+impl Drop for MiniStack {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A child process killed when dropped, so a failing test leaves no server behind.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

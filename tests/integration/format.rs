@@ -48,6 +48,7 @@ fn real_output_parses_in_both_formats() {
         ])
         .stderr(Stdio::null())
         .spawn()
+        .map(ChildGuard)
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !(std::net::TcpStream::connect(&addr).is_ok() && http_get(&addr, "/-/ready", &[]).0 == 200) {
@@ -57,8 +58,8 @@ fn real_output_parses_in_both_formats() {
     let (_, text_head, text) = http_get(&addr, "/metrics", &[]);
     let prom_accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     let (_, om_head, om) = http_get(&addr, "/metrics", &[("Accept", prom_accept)]);
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let _ = child.wait();
+    let _ = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status();
+    let _ = child.0.wait();
 
     assert!(text_head.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{text_head}");
     assert!(

@@ -138,6 +138,7 @@ fn the_daemon_keeps_the_last_good_values() {
         .args(["--web.listen-address", &addr])
         .stderr(std::process::Stdio::null())
         .spawn()
+        .map(ChildGuard)
         .unwrap();
     let wait = |what: &str, cond: &dyn Fn() -> bool| {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -156,9 +157,9 @@ fn the_daemon_keeps_the_last_good_values() {
     close(value(&s, "kiro_cli_monthly_credits_used", &[("plan", "KIRO PRO+")]), 1280.5, "kept");
     assert!(value(&s, "kiro_cli_last_success_timestamp_seconds", &[]) > 0.0);
     assert!(value(&s, "kiro_exporter_refresh_errors_total", &[("source", "kiro_cli"), ("kind", "exit")]) >= 1.0);
-    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
+    while child.0.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "did not stop on SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -1,0 +1,390 @@
+//! Amazon Athena: the same SQL texts, run by the distributed engine on the CUR table.
+//!
+//! Cheap and safe: one query per aggregate per refresh; the `billing_period` partition filter and the
+//! aggregate's columns only; no query at all when the export's manifest for the period is unchanged (the
+//! manifest is read from S3, which costs a LIST and a GET, not a scan). The table's schema is checked first
+//! with `GetTableMetadata` (free): a missing required column fails with the export setting that adds it, a
+//! missing optional one is read as NULL (logged once). Queries carry a client request token so a retried
+//! start is not billed twice, are polled with backoff, stopped when they outlive their timeout or the
+//! daemon stops, and their results are read page by page as text (exact decimals, NULLs kept).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultConfiguration};
+use sha2::{Digest, Sha256};
+
+use super::export;
+use super::store::Rooted;
+use super::{CurSource, PeriodInputs, QueryOutput, SourceError};
+use crate::metrics::exposition::{Family, Kind};
+use crate::model::BillingPeriod;
+use crate::sql::{Aggregate, SqlType, Table};
+
+/// Athena's price per byte scanned ($5 per TB), for the cost estimate.
+const USD_PER_BYTE: f64 = 5.0 / 1e12;
+/// Athena bills at least 10 MB per query.
+const MIN_BILLED_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Where the CUR table is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AthenaTable {
+    pub catalog: String,
+    pub database: String,
+    pub table: String,
+    pub workgroup: String,
+    pub output_location: Option<String>,
+    pub query_timeout: Duration,
+}
+
+/// Checks a database or table name: letters, digits, `_` and `-` only, so it can be quoted safely.
+pub fn validate_identifier(what: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 255 {
+        return Err(format!("{what} must be 1 to 255 characters"));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+        return Err(format!("{what} {name:?} contains {c:?}; only letters, digits, '_' and '-' are allowed"));
+    }
+    Ok(())
+}
+
+/// `"name"` with embedded quotes doubled (names are validated too, this is the second fence).
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    queries: BTreeMap<&'static str, u64>,
+    scanned: u64,
+    cost_usd: f64,
+}
+
+/// The Athena source.
+pub struct AthenaSource {
+    client: aws_sdk_athena::Client,
+    table: AthenaTable,
+    /// The export in S3, for periods and manifests; `None`: no skipping, periods from the clock.
+    export: Option<Rooted>,
+    /// Columns of the table (lower case), read once.
+    columns: tokio::sync::OnceCell<HashSet<String>>,
+    warned: Mutex<BTreeSet<String>>,
+    stats: Mutex<Stats>,
+    tokens: AtomicU64,
+}
+
+impl AthenaSource {
+    pub fn new(sdk: &aws_config::SdkConfig, table: AthenaTable, export: Option<Rooted>) -> Self {
+        let conf = aws_sdk_athena::config::Builder::from(sdk)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(6))
+            .build();
+        Self {
+            client: aws_sdk_athena::Client::from_conf(conf),
+            table,
+            export,
+            columns: tokio::sync::OnceCell::new(),
+            warned: Mutex::new(BTreeSet::new()),
+            stats: Mutex::new(Stats::default()),
+            tokens: AtomicU64::new(0),
+        }
+    }
+
+    fn count(&self, result: &'static str, scanned: u64) {
+        let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        *s.queries.entry(result).or_default() += 1;
+        s.scanned += scanned;
+        if result == "succeeded" || result == "failed" {
+            s.cost_usd += scanned.max(MIN_BILLED_BYTES) as f64 * USD_PER_BYTE;
+        }
+    }
+
+    /// The table's columns, from `GetTableMetadata` (no query, no cost).
+    async fn columns(&self) -> Result<&HashSet<String>, SourceError> {
+        self.columns
+            .get_or_try_init(|| async {
+                let out = self
+                    .client
+                    .get_table_metadata()
+                    .catalog_name(&self.table.catalog)
+                    .database_name(&self.table.database)
+                    .table_name(&self.table.table)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        SourceError::Config(format!(
+                            "athena GetTableMetadata {}: {}",
+                            self.shown(),
+                            crate::refresh::error_chain(&e)
+                        ))
+                    })?;
+                let meta = out
+                    .table_metadata()
+                    .ok_or_else(|| SourceError::Config(format!("athena: no table {}", self.shown())))?;
+                let cols: HashSet<String> = meta.columns().iter().map(|c| c.name().to_ascii_lowercase()).collect();
+                if !meta.partition_keys().iter().any(|k| k.name().eq_ignore_ascii_case("billing_period")) {
+                    return Err(SourceError::Config(format!(
+                        "athena table {} is not partitioned by billing_period (see the README's table DDL)",
+                        self.shown()
+                    )));
+                }
+                Ok(cols)
+            })
+            .await
+    }
+
+    fn shown(&self) -> String {
+        format!("{}.{}.{}", self.table.catalog, self.table.database, self.table.table)
+    }
+
+    /// The table reference for an aggregate: the table itself, or a sub-select adding NULLs for absent
+    /// optional columns.
+    async fn table_ref(&self, aggregate: &'static Aggregate) -> Result<String, SourceError> {
+        let cols = self.columns().await?;
+        let base = format!("{}.{}", quote(&self.table.database), quote(&self.table.table));
+        let mut nulls = Vec::new();
+        for c in aggregate.columns {
+            if cols.contains(c.name) {
+                continue;
+            }
+            if !c.optional {
+                return Err(SourceError::MissingColumn {
+                    column: c.name.to_owned(),
+                    aggregate: aggregate.name,
+                    fix: c.fix,
+                });
+            }
+            if self.warned.lock().unwrap_or_else(|e| e.into_inner()).insert(c.name.to_owned()) {
+                tracing::info!(column = c.name, table = %self.shown(), "optional column absent from the Athena table; reading it as NULL");
+            }
+            let ty = match c.ty {
+                SqlType::Varchar => "VARCHAR",
+                SqlType::Double => "DOUBLE",
+                SqlType::Timestamp => "TIMESTAMP",
+                SqlType::MapVarchar => "MAP(VARCHAR, VARCHAR)",
+            };
+            nulls.push(format!("CAST(NULL AS {ty}) AS {}", quote(c.name)));
+        }
+        Ok(if nulls.is_empty() { base } else { format!("(SELECT *, {} FROM {base})", nulls.join(", ")) })
+    }
+
+    fn token(&self, sql: &str) -> String {
+        // Unique per logical query, identical across the SDK's retries of the same StartQueryExecution.
+        let n = self.tokens.fetch_add(1, Ordering::Relaxed);
+        let mut h = Sha256::new();
+        h.update(sql.as_bytes());
+        h.update(n.to_le_bytes());
+        h.update(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos()).to_le_bytes());
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    async fn run(&self, aggregate: &'static Aggregate, sql: String) -> Result<QueryOutput, SourceError> {
+        let err = |reason: String| SourceError::Query { aggregate: aggregate.name, reason };
+        let mut start = self
+            .client
+            .start_query_execution()
+            .query_string(&sql)
+            .client_request_token(self.token(&sql))
+            .work_group(&self.table.workgroup)
+            .query_execution_context(
+                QueryExecutionContext::builder().catalog(&self.table.catalog).database(&self.table.database).build(),
+            );
+        if let Some(out) = &self.table.output_location {
+            start = start.result_configuration(ResultConfiguration::builder().output_location(out).build());
+        }
+        let id = start
+            .send()
+            .await
+            .map_err(|e| err(format!("StartQueryExecution: {}", crate::refresh::error_chain(&e))))?
+            .query_execution_id()
+            .map(str::to_owned)
+            .ok_or_else(|| err("StartQueryExecution returned no id".into()))?;
+        // Stops the query if this future is dropped (timeout, shutdown) before it finished.
+        let mut guard = StopOnDrop { client: Some(self.client.clone()), id: id.clone() };
+
+        let deadline = tokio::time::Instant::now() + self.table.query_timeout;
+        let mut delay = Duration::from_millis(200);
+        let (state, reason, scanned) = loop {
+            let out = self
+                .client
+                .get_query_execution()
+                .query_execution_id(&id)
+                .send()
+                .await
+                .map_err(|e| err(format!("GetQueryExecution {id}: {}", crate::refresh::error_chain(&e))))?;
+            let exec = out.query_execution();
+            let status = exec.and_then(|e| e.status());
+            let state = status.and_then(|s| s.state()).cloned();
+            let scanned = exec.and_then(|e| e.statistics()).and_then(|s| s.data_scanned_in_bytes()).unwrap_or(0);
+            if let Some(QueryExecutionState::Succeeded | QueryExecutionState::Failed | QueryExecutionState::Cancelled) =
+                state
+            {
+                break (state, status.and_then(|s| s.state_change_reason()).map(str::to_owned), scanned.max(0) as u64);
+            }
+            if tokio::time::Instant::now() + delay > deadline {
+                guard.stop().await;
+                self.count("timeout", 0);
+                return Err(err(format!(
+                    "query {id} did not finish within {}; stopped",
+                    humantime::format_duration(self.table.query_timeout)
+                )));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        };
+        guard.client = None;
+        match state {
+            Some(QueryExecutionState::Succeeded) => {}
+            Some(QueryExecutionState::Failed) => {
+                self.count("failed", scanned);
+                return Err(err(format!("query {id} failed: {}", reason.unwrap_or_else(|| "no reason given".into()))));
+            }
+            _ => {
+                self.count("cancelled", scanned);
+                return Err(err(format!(
+                    "query {id} was cancelled: {}",
+                    reason.unwrap_or_else(|| "no reason given".into())
+                )));
+            }
+        }
+        self.count("succeeded", scanned);
+
+        let mut table = Table::default();
+        let mut pages =
+            self.client.get_query_results().query_execution_id(&id).max_results(1000).into_paginator().send();
+        let mut first = true;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err(format!("GetQueryResults {id}: {}", crate::refresh::error_chain(&e))))?;
+            let Some(rs) = page.result_set() else { continue };
+            if table.columns.is_empty()
+                && let Some(meta) = rs.result_set_metadata()
+            {
+                table.columns = meta.column_info().iter().map(|c| c.name().to_owned()).collect();
+            }
+            for (i, row) in rs.rows().iter().enumerate() {
+                // The first row of a SELECT's first page repeats the column names.
+                if first && i == 0 {
+                    continue;
+                }
+                table.rows.push(row.data().iter().map(|d| d.var_char_value().map(str::to_owned)).collect());
+            }
+            first = false;
+        }
+        Ok(QueryOutput { table, rows_scanned: 0, bytes_read: scanned })
+    }
+}
+
+/// Stops a running query when dropped (shutdown or timeout while waiting).
+struct StopOnDrop {
+    client: Option<aws_sdk_athena::Client>,
+    id: String,
+}
+
+impl StopOnDrop {
+    async fn stop(&mut self) {
+        if let Some(c) = self.client.take()
+            && let Err(e) = c.stop_query_execution().query_execution_id(&self.id).send().await
+        {
+            tracing::warn!(query = %self.id, error = %crate::refresh::error_chain(&e), "could not stop the Athena query");
+        }
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let id = std::mem::take(&mut self.id);
+            tracing::info!(query = %id, "stopping the unfinished Athena query");
+            rt.spawn(async move {
+                let _ = c.stop_query_execution().query_execution_id(id).send().await;
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl CurSource for AthenaSource {
+    fn engine(&self) -> &'static str {
+        "athena"
+    }
+
+    async fn periods(&self) -> Result<Vec<BillingPeriod>, SourceError> {
+        match &self.export {
+            Some(root) => export::list_periods(root).await,
+            // Without the export's location, the current month is the only one we know of.
+            None => Ok(vec![BillingPeriod::containing(chrono::Utc::now())]),
+        }
+    }
+
+    async fn inspect(&self, period: BillingPeriod) -> Result<PeriodInputs, SourceError> {
+        self.columns().await?;
+        let Some(root) = &self.export else {
+            // Nothing to compare: every refresh queries (the fingerprint never repeats).
+            return Ok(PeriodInputs {
+                fingerprint: self.token("no-export"),
+                from_manifest: false,
+                rows: 1,
+                bytes_read: 0,
+            });
+        };
+        let before = root.store.bytes_read();
+        let f = export::fingerprint(root, period).await?;
+        Ok(PeriodInputs {
+            fingerprint: f.fingerprint,
+            from_manifest: f.from_manifest,
+            rows: f.files.iter().filter(|m| m.size > 0).count() as u64,
+            bytes_read: root.store.bytes_read().saturating_sub(before),
+        })
+    }
+
+    async fn query(&self, aggregate: &'static Aggregate, period: BillingPeriod) -> Result<QueryOutput, SourceError> {
+        let table_ref = self.table_ref(aggregate).await?;
+        self.run(aggregate, aggregate.render(&table_ref, period)).await
+    }
+}
+
+impl crate::metrics::Families for AthenaSource {
+    fn families(&self, _now: SystemTime) -> Vec<Family> {
+        let s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queries = Family::new(
+            "kiro_exporter_athena_queries",
+            Kind::Counter,
+            "Athena queries run, by result (succeeded, failed, cancelled, timeout).",
+        );
+        for r in ["succeeded", "failed", "cancelled", "timeout"] {
+            queries.push(vec![("result", r.to_owned())], s.queries.get(r).copied().unwrap_or(0) as f64);
+        }
+        let mut scanned = Family::new(
+            "kiro_exporter_athena_data_scanned_bytes",
+            Kind::Counter,
+            "Bytes Athena scanned for the exporter's queries.",
+        );
+        scanned.push(vec![], s.scanned as f64);
+        let mut cost = Family::new(
+            "kiro_exporter_athena_estimated_cost_usd",
+            Kind::Counter,
+            "Estimated Athena cost of the exporter's queries: $5 per TB scanned, at least 10 MB per query.",
+        );
+        cost.push(vec![], s.cost_usd);
+        vec![queries, scanned, cost]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_cannot_carry_sql() {
+        assert!(validate_identifier("--athena.table", "cur_v2-data").is_ok());
+        for bad in ["", "a\"b", "a.b", "x; DROP TABLE y", "t`", "a b"] {
+            assert!(validate_identifier("--athena.table", bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(quote("cur-v2data"), "\"cur-v2data\"");
+        assert_eq!(quote("a\"b"), "\"a\"\"b\"");
+    }
+}
