@@ -26,10 +26,10 @@ use crate::sources::embedded::EmbeddedSource;
 use crate::sources::kiro_cli::{self, CliMonitor};
 use crate::sources::{CurSource, store};
 
-/// The AWS configuration (credential chain, region), loaded once per source that needs it.
-async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
+/// The AWS configuration (credential chain; `region`, else the chain's), loaded once per system.
+async fn sdk_config(region: Option<&String>) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(region) = &config.s3.region {
+    if let Some(region) = region {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
     loader.load().await
@@ -59,7 +59,8 @@ pub async fn open_source(config: &Config, source: &SourceConfig) -> anyhow::Resu
                 ),
                 None => None,
             };
-            let athena = Arc::new(AthenaSource::new(&sdk_config(config).await, table.clone(), export));
+            let athena =
+                Arc::new(AthenaSource::new(&sdk_config(config.s3.region.as_ref()).await, table.clone(), export));
             Ok(OpenedSource { source: athena.clone(), metrics: Some(athena) })
         }
     }
@@ -79,7 +80,7 @@ async fn refresher(
 async fn identity_monitor(config: &Config) -> Arc<IdentityMonitor> {
     let mut sources: Vec<Box<dyn DirectorySource>> = Vec::new();
     if let Some(store_id) = &config.identity.identity_center {
-        let sdk = sdk_config(config).await;
+        let sdk = sdk_config(config.identity.region.as_ref()).await;
         sources.push(Box::new(IdentityCenter::new(&sdk, store_id.clone(), config.identity.rules.team_pattern.clone())));
     }
     if let Some(path) = &config.identity.users_file {
@@ -245,7 +246,10 @@ impl App {
         // reads run beside the cost refreshes and never hold them up.
         if self.identity.is_configured() {
             let first = self.config.refresh_timeout.min(std::time::Duration::from_secs(30));
-            identity_once(&self.identity, &self.metrics, first).await;
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = identity_once(&self.identity, &self.metrics, first) => {}
+            }
         }
         let identity_task = self.identity.is_configured().then(|| {
             tokio::spawn(identity_loop(
@@ -263,13 +267,17 @@ impl App {
             }
             None => shutdown.cancelled().await,
         }
-        server.await.context("HTTP server task")?;
-        if let Some(t) = identity_task {
-            t.await.context("identity task")?;
-        }
-        if let Some(t) = cli_task {
-            t.await.context("kiro-cli task")?;
-        }
+        // Await every task before reporting the first failure.
+        let server = server.await.context("HTTP server task");
+        let identity = match identity_task {
+            Some(t) => t.await.context("identity task"),
+            None => Ok(()),
+        };
+        let cli = match cli_task {
+            Some(t) => t.await.context("kiro-cli task"),
+            None => Ok(()),
+        };
+        server.and(identity).and(cli)?;
         tracing::info!("stopped");
         Ok(())
     }

@@ -154,6 +154,10 @@ pub struct Args {
     )]
     pub hash_salt: Option<String>,
 
+    /// Region of IAM Identity Center (default: --aws.region, else the AWS configuration chain).
+    #[arg(long = "identity.region", env = "KIRO_EXPORTER_IDENTITY_REGION", value_name = "REGION")]
+    pub identity_region: Option<String>,
+
     /// How often to re-read the identity directory.
     #[arg(long = "identity.refresh-interval", env = "KIRO_EXPORTER_IDENTITY_REFRESH_INTERVAL", default_value = "6h", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub identity_refresh_interval: Duration,
@@ -289,6 +293,8 @@ pub struct KiroCliConfig {
 #[derive(Debug, Clone)]
 pub struct IdentityConfig {
     pub users_file: Option<PathBuf>,
+    /// Region of Identity Center, when it differs from --aws.region.
+    pub region: Option<String>,
     /// `Some(store id or None to discover)` when Identity Center is used.
     pub identity_center: Option<Option<String>>,
     pub rules: LabelRules,
@@ -458,6 +464,7 @@ impl Args {
         }
         let identity = IdentityConfig {
             users_file: self.users_file.clone(),
+            region: self.identity_region.clone().or_else(|| self.aws_region.clone()),
             identity_center: (self.identity_center || self.store_id.is_some())
                 .then(|| self.store_id.clone().filter(|s| !s.trim().is_empty())),
             rules: LabelRules {

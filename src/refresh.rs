@@ -11,11 +11,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::identity::resolve::{LabelRules, UserLabels};
+use crate::identity::resolve::LabelRules;
 use crate::identity::{IdentityError, IdentityMonitor};
 use crate::metrics::{RefreshResult, SelfMetrics};
 use crate::model::rightsizing::{IdleRule, analyse};
-use crate::model::rows::{OTHER, build_rows};
+use crate::model::rows::build_rows;
 use crate::model::{BillingPeriod, KiroLine, PlanCatalog, build_report};
 use crate::snapshot::{PeriodSelection, Snapshot};
 use crate::sources::{CurSource, SourceError};
@@ -69,7 +69,6 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[derive(Debug)]
 struct Cached {
-    period: BillingPeriod,
     fingerprint: String,
     lines: Arc<Vec<KiroLine>>,
 }
@@ -84,7 +83,7 @@ pub struct Refresher {
     idle: IdleRule,
     pinned: Option<BillingPeriod>,
     metrics: Arc<SelfMetrics>,
-    cache: Mutex<Option<Cached>>,
+    cache: Mutex<std::collections::BTreeMap<BillingPeriod, Cached>>,
     warned_tiers: Mutex<BTreeSet<String>>,
 }
 
@@ -104,7 +103,7 @@ impl Refresher {
             idle: config.idle,
             pinned: config.billing_period,
             metrics,
-            cache: Mutex::new(None),
+            cache: Mutex::new(std::collections::BTreeMap::new()),
             warned_tiers: Mutex::new(BTreeSet::new()),
         }
     }
@@ -136,19 +135,19 @@ impl Refresher {
         }
     }
 
-    /// Runs one refresh and returns the new snapshot and how it was obtained.
-    pub async fn refresh(&self, now: DateTime<Utc>) -> Result<(Arc<Snapshot>, RefreshResult), RefreshError> {
-        let (period, selection) = self.choose_period(now).await?;
+    /// The `kiro_lines` rows of a period: from the cache while its inputs are unchanged, else queried.
+    async fn lines_for(
+        &self,
+        period: BillingPeriod,
+        selection: PeriodSelection,
+    ) -> Result<(Arc<Vec<KiroLine>>, RefreshResult), RefreshError> {
         let inputs = self.source.inspect(period).await?;
         self.metrics.observe_read(0, inputs.bytes_read);
         let cached = {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            cache
-                .as_ref()
-                .filter(|c| c.period == period && c.fingerprint == inputs.fingerprint)
-                .map(|c| c.lines.clone())
+            cache.get(&period).filter(|c| c.fingerprint == inputs.fingerprint).map(|c| c.lines.clone())
         };
-        let (lines, result) = match cached {
+        Ok(match cached {
             Some(lines) => {
                 tracing::debug!(%period, fingerprint = %inputs.fingerprint, "export unchanged since the last refresh; not querying");
                 (lines, RefreshResult::Unchanged)
@@ -162,11 +161,28 @@ impl Refresher {
                     rows_scanned = out.rows_scanned, bytes_read = out.bytes_read, kiro_groups = lines.len(),
                     "queried the export"
                 );
-                *self.cache.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(Cached { period, fingerprint: inputs.fingerprint.clone(), lines: lines.clone() });
+                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                cache.insert(period, Cached { fingerprint: inputs.fingerprint.clone(), lines: lines.clone() });
+                // The current month and the one shown while it has no Kiro rows yet.
+                while cache.len() > 2 {
+                    cache.pop_first();
+                }
                 (lines, RefreshResult::Success)
             }
-        };
+        })
+    }
+
+    /// Runs one refresh and returns the new snapshot and how it was obtained.
+    pub async fn refresh(&self, now: DateTime<Utc>) -> Result<(Arc<Snapshot>, RefreshResult), RefreshError> {
+        let (mut period, mut selection) = self.choose_period(now).await?;
+        let (mut lines, mut result) = self.lines_for(period, selection).await?;
+        if selection == PeriodSelection::Current && lines.is_empty() {
+            // The new month has rows, but no Kiro rows yet: keep showing the last month that has them.
+            if let Some(latest) = self.source.periods().await?.into_iter().filter(|p| *p < period).max() {
+                (period, selection) = (latest, PeriodSelection::Latest);
+                (lines, result) = self.lines_for(period, selection).await?;
+            }
+        }
 
         let report = build_report(&lines, &self.plans, period);
         let rightsizing = analyse(&report, period, now, &self.plans, self.idle);
@@ -181,22 +197,15 @@ impl Refresher {
         let directory = self.identity.current();
         let labels = |id: &str| self.rules.labels(id, directory.as_deref());
         let rows = build_rows(&report, &rightsizing, labels, self.max_users);
-        // Rolled-up users' licence counts are summed per team under __other__, like their other series.
+        // Per person only: a sum over rolled-up users would read as "paying twice" where nobody does.
         let kept: BTreeSet<&str> =
             rows.rows.iter().filter(|r| !r.rolled_up).map(|r| r.licence.key.user_id.as_str()).collect();
-        let mut duplicates = Vec::new();
-        let mut other: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
-        for (id, n) in &rightsizing.duplicates {
-            let l = labels(id);
-            if kept.contains(id.as_str()) {
-                duplicates.push((id.clone(), l, *n));
-            } else {
-                *other.entry(l.team).or_default() += n;
-            }
-        }
-        for (team, n) in other {
-            duplicates.push((OTHER.to_owned(), UserLabels { user: OTHER.to_owned(), team }, n));
-        }
+        let duplicates = rightsizing
+            .duplicates
+            .iter()
+            .filter(|(id, _)| kept.contains(id.as_str()))
+            .map(|(id, n)| (id.clone(), labels(id), *n))
+            .collect();
         let unresolved = (self.identity.is_configured()).then(|| {
             let ids: BTreeSet<&str> = report.licences.iter().map(|l| l.key.user_id.as_str()).collect();
             ids.into_iter().filter(|id| directory.as_deref().is_none_or(|d| d.get(id).is_none())).count()

@@ -46,6 +46,8 @@ impl Default for LabelRules {
 /// The labels of one user.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UserLabels {
+    /// The `user_id` label: the Identity Center id, or its hash in `hash` mode (so no label leaks it).
+    pub user_id: String,
     pub user: String,
     pub team: String,
 }
@@ -92,7 +94,8 @@ impl LabelRules {
             (UserLabel::DisplayName, Some(u)) => non_empty(&u.display_name).unwrap_or(user_id).to_owned(),
         };
         let team = found.map_or_else(|| self.default_team.clone(), |u| self.team_of(u));
-        UserLabels { user, team }
+        let user_id = if self.user_label == UserLabel::Hash { user.clone() } else { user_id.to_owned() };
+        UserLabels { user_id, user, team }
     }
 }
 
@@ -150,6 +153,7 @@ mod tests {
     fn hashes_are_salted_stable_and_hide_the_id() {
         let r = LabelRules { user_label: UserLabel::Hash, hash_salt: "s1".into(), ..LabelRules::default() };
         let a = r.labels("843884c8-00c1", None).user;
+        assert_eq!(r.labels("843884c8-00c1", None).user_id, a, "the user_id label is hashed too");
         assert_eq!(a, r.labels("843884c8-00c1", None).user);
         assert_eq!(a.len(), 16);
         assert!(!a.contains("843884c8"));

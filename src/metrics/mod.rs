@@ -75,7 +75,7 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
                 ("billing_period", period.clone()),
                 ("aws_account_id", l.key.account_id.clone()),
                 ("aws_region", l.key.region.clone()),
-                ("user_id", l.key.user_id.clone()),
+                ("user_id", row.labels.user_id.clone()),
                 ("user", row.labels.user.clone()),
                 ("team", row.labels.team.clone()),
                 ("plan", l.plan.clone()),
@@ -115,11 +115,11 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
         "kiro_duplicate_licences",
         "Licences (profiles x accounts) a user holds a seat in during the period; 2 or more means paying more than once.",
     );
-    for (user_id, labels, n) in &s.duplicates {
+    for (_, labels, n) in &s.duplicates {
         duplicates.push(
             vec![
                 ("billing_period", period.clone()),
-                ("user_id", user_id.clone()),
+                ("user_id", labels.user_id.clone()),
                 ("user", labels.user.clone()),
                 ("team", labels.team.clone()),
             ],
@@ -142,7 +142,7 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
     }
     let mut fresh = gauge(
         "kiro_cur_data_last_usage_timestamp_seconds",
-        "Latest usage end date of any Kiro line item in the billing period: how fresh the bill is.",
+        "Latest usage end date of the Kiro credits line items in the billing period: how far the bill reaches.",
     );
     if let Some(t) = s.kiro.last_usage_end {
         fresh.push(vec![("billing_period", period.clone())], t as f64);

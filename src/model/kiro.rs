@@ -81,7 +81,7 @@ pub struct KiroReport {
     /// Licences ordered by key.
     pub licences: Vec<Licence>,
     pub unattributed_cost_usd: BTreeMap<UnattributedKey, Decimal>,
-    /// Latest usage end date seen on any Kiro line item, Unix seconds.
+    /// Latest usage end date of the Kiro credits line items, Unix seconds: how far the bill reaches.
     pub last_usage_end: Option<i64>,
     /// Tier texts that are not configured plans (logged once by the caller).
     pub unknown_tiers: BTreeSet<String>,
@@ -140,7 +140,6 @@ pub fn build_report(lines: &[KiroLine], plans: &PlanCatalog, period: BillingPeri
     let mut report = KiroReport::default();
 
     for line in lines {
-        report.last_usage_end = report.last_usage_end.max(line.last_usage_end);
         let Some(user_id) = line.resource_id.as_deref().and_then(user_id_from_resource) else {
             let key = UnattributedKey {
                 account_id: line.account_id.clone(),
@@ -167,6 +166,9 @@ pub fn build_report(lines: &[KiroLine], plans: &PlanCatalog, period: BillingPeri
                 acc.tiers.insert(canonical_plan_name(tier_from_usage_type(ut.trim())));
             }
         } else if is(op, OP_CREDITS) {
+            // Only metered usage says how far the bill reaches: seat, tax and discount rows are often
+            // dated over the whole month.
+            report.last_usage_end = report.last_usage_end.max(line.last_usage_end);
             acc.credits_cost += line.unblended_cost;
             if is(line.line_item_type.as_deref(), "Usage") {
                 acc.credits_used += line.usage_amount;

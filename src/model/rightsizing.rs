@@ -7,10 +7,10 @@
 //!   (a partial day counts as a day), at most the days of the month. The period is *finished* once the
 //!   wall clock is past its end or the bill covers every day.
 //! - **Projection** (`kiro_credits_projected`): credits used + recent daily rate x remaining days, where the
-//!   recent rate is the credits of the last `min(7, elapsed)` covered days divided by that many days
-//!   (days without usage count as zero, so a user who just started is not extrapolated from one day only
-//!   when older days exist). With no coverage yet (day 1 before any bill), or once finished, the projection
-//!   equals the credits used. It never divides by zero and never goes below the credits used.
+//!   recent rate is the credits of the last 7 covered days divided by 7 (days without usage, and days
+//!   before the 1st in the first week, count as zero: a heavy first day or a user who just started is not
+//!   multiplied by the whole month). With no coverage yet, or once finished, the projection equals the
+//!   credits used. It never divides by zero and never goes below the credits used.
 //! - **Plan cost** for a usage `u`: `price + max(0, u - plan credits) x overage price`. Upgrades re-rate the
 //!   whole month, so the cost of ending the month on a plan is that formula over the whole month's usage.
 //!   The recommended plan is the cheapest priced plan for the projected usage (ties: the smaller plan);
@@ -78,10 +78,11 @@ pub fn project(used: Decimal, daily: &BTreeMap<u32, Decimal>, coverage: Coverage
     if coverage.finished || coverage.elapsed_days == 0 {
         return used;
     }
-    let window = coverage.elapsed_days.min(RATE_WINDOW_DAYS);
-    let from = coverage.elapsed_days - window;
+    let from = coverage.elapsed_days.saturating_sub(RATE_WINDOW_DAYS);
     let recent: Decimal = daily.range(from..coverage.elapsed_days).map(|(_, c)| *c).sum();
-    let rate = (recent / Decimal::from(window)).max(Decimal::ZERO);
+    // Always over the full window: early in the month the days before the 1st count as zero, so a heavy
+    // first day cannot be multiplied by 30.
+    let rate = (recent / Decimal::from(RATE_WINDOW_DAYS)).max(Decimal::ZERO);
     used + rate * Decimal::from(coverage.remaining_days())
 }
 
@@ -228,8 +229,10 @@ mod tests {
 
     #[test]
     fn projection_on_day_one_and_with_no_bill_yet() {
-        // Day 1 covered: 31 credits on day 0 -> 31/day for 30 more days.
-        assert_eq!(project(d("31"), &daily(&[(0, "31")]), covered(1)), d("961"));
+        // Day 1 covered: 28 credits on day 0 -> 28/7 = 4 a day for 30 more days, not 28 a day.
+        assert_eq!(project(d("28"), &daily(&[(0, "28")]), covered(1)), d("148"));
+        // Day 3: 7 + 7 + 7 over the 7-day window = 3 a day, 28 days left.
+        assert_eq!(project(d("21"), &daily(&[(0, "7"), (1, "7"), (2, "7")]), covered(3)), d("105"));
         // No bill for the month yet: nothing to extrapolate from.
         let none = Coverage::of(oct(), None, at("2026-10-01T08:00:00Z"));
         assert_eq!(project(Decimal::ZERO, &BTreeMap::new(), none), Decimal::ZERO);

@@ -108,7 +108,7 @@ pub fn build_rows(
                 other_cost_usd: BTreeMap::new(),
                 daily_credits: BTreeMap::new(),
             },
-            labels: UserLabels { user: OTHER.into(), team: row.labels.team.clone() },
+            labels: UserLabels { user_id: OTHER.into(), user: OTHER.into(), team: row.labels.team.clone() },
             projected: Decimal::ZERO,
             recommendation: None,
             idle_seats: None,
@@ -179,7 +179,11 @@ mod tests {
     }
 
     fn team(id: &str) -> UserLabels {
-        UserLabels { user: format!("name-{id}"), team: if id == "d" { "y".into() } else { "x".into() } }
+        UserLabels {
+            user_id: id.into(),
+            user: format!("name-{id}"),
+            team: if id == "d" { "y".into() } else { "x".into() },
+        }
     }
 
     #[test]

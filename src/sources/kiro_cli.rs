@@ -200,7 +200,11 @@ pub fn parse_usage(raw: &str, now: DateTime<Utc>) -> Result<CliUsage, CliError> 
     }
     if let Some(i) = lower.find("expires in ") {
         let days = number_after(&flat, i + "expires in ".len());
-        u.bonus_expiry = days.map(|d| now + chrono::Duration::seconds((d * 86_400.0) as i64));
+        // Absurd values (negative, or beyond what a date can hold) are reported as missing, never a panic.
+        u.bonus_expiry = days
+            .filter(|d| (0.0..=36_500.0).contains(d))
+            .and_then(|d| chrono::TimeDelta::try_seconds((d * 86_400.0) as i64))
+            .and_then(|delta| now.checked_add_signed(delta));
     }
     if u.used_ratio.is_none() && u.used.is_none() && u.bonus_used.is_none() {
         let shown: String = text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(120).collect();
@@ -246,6 +250,8 @@ pub async fn run(path: &Path, timeout: Duration, now: DateTime<Utc>) -> Result<C
         let read_err = async {
             if let Some(s) = stderr.as_mut() {
                 let _ = s.take(64 * 1024).read_to_end(&mut err).await;
+                // Keep draining past the cap so a chatty child never blocks on a full pipe.
+                let _ = tokio::io::copy(s, &mut tokio::io::sink()).await;
             }
         };
         tokio::join!(read_out, read_err);
@@ -349,6 +355,15 @@ mod tests {
         // A lone percentage is enough to report, with what is missing left out.
         let u = parse_usage("usage 42%", now()).unwrap();
         assert_eq!((u.plan.as_str(), u.used_ratio, u.limit), ("", Some(0.42), None));
+    }
+
+    #[test]
+    fn absurd_numbers_are_missing_not_a_panic() {
+        let u = parse_usage("KIRO PRO\n██ 5% \n1/2 credits used, expires in 100000000000 days", now()).unwrap();
+        assert_eq!(u.bonus_expiry, None);
+        assert_eq!((u.bonus_used, u.bonus_limit), (Some(1.0), Some(2.0)));
+        let u = parse_usage("KIRO PRO 1e308% 99999999999999999999999/1 credits used", now()).unwrap();
+        assert!(u.used_ratio.is_none_or(f64::is_finite));
     }
 
     #[test]

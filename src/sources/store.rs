@@ -90,8 +90,15 @@ pub struct Rooted {
     pub location: Location,
 }
 
-/// Bridges the AWS SDK's credential chain into `object_store`.
-struct SdkCredentials(aws_credential_types::provider::SharedCredentialsProvider);
+/// Bridges the AWS SDK's credential chain into `object_store`, caching the credentials until shortly before
+/// they expire (object_store asks on every request; the chain may call STS, SSO or IMDS).
+struct SdkCredentials {
+    chain: aws_credential_types::provider::SharedCredentialsProvider,
+    cached: tokio::sync::Mutex<Option<(Arc<AwsCredential>, Option<std::time::SystemTime>)>>,
+}
+
+/// Credentials are renewed this long before they expire.
+const CREDENTIAL_MARGIN: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl fmt::Debug for SdkCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -105,16 +112,24 @@ impl CredentialProvider for SdkCredentials {
 
     async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
         use aws_credential_types::provider::ProvideCredentials;
+        let mut cached = self.cached.lock().await;
+        if let Some((c, expiry)) = cached.as_ref()
+            && expiry.is_none_or(|e| std::time::SystemTime::now() + CREDENTIAL_MARGIN < e)
+        {
+            return Ok(c.clone());
+        }
         let c = self
-            .0
+            .chain
             .provide_credentials()
             .await
             .map_err(|e| object_store::Error::Generic { store: "S3", source: Box::new(e) })?;
-        Ok(Arc::new(AwsCredential {
+        let credential = Arc::new(AwsCredential {
             key_id: c.access_key_id().to_owned(),
             secret_key: c.secret_access_key().to_owned(),
             token: c.session_token().map(str::to_owned),
-        }))
+        });
+        *cached = Some((credential.clone(), c.expiry()));
+        Ok(credential)
     }
 }
 
@@ -122,9 +137,10 @@ impl CredentialProvider for SdkCredentials {
 pub async fn open(location: &Location, s3: &S3Settings) -> Result<Rooted, SourceError> {
     match location {
         Location::Local(dir) => {
-            let abs = std::fs::canonicalize(dir)
+            // The folder may not exist yet (a sync sidecar creates it): refreshes fail until it does.
+            let abs = std::path::absolute(dir)
                 .map_err(|e| SourceError::Config(format!("export folder {}: {e}", dir.display())))?;
-            if !abs.is_dir() {
+            if abs.exists() && !abs.is_dir() {
                 return Err(SourceError::Config(format!("export folder {} is not a directory", abs.display())));
             }
             let prefix = Path::from_absolute_path(&abs)
@@ -146,7 +162,8 @@ pub async fn open(location: &Location, s3: &S3Settings) -> Result<Rooted, Source
                 .unwrap_or_else(|| "us-east-1".to_owned());
             let mut builder = AmazonS3Builder::new().with_bucket_name(bucket).with_region(region);
             if let Some(creds) = sdk.credentials_provider() {
-                builder = builder.with_credentials(Arc::new(SdkCredentials(creds)));
+                builder = builder
+                    .with_credentials(Arc::new(SdkCredentials { chain: creds, cached: tokio::sync::Mutex::new(None) }));
             } else {
                 builder = builder.with_skip_signature(true);
             }

@@ -297,3 +297,27 @@ fn right_sizing_signals_on_a_finished_month() {
     let s = once_on(&export, &["--billing-period", "2026-10", "--kiro.idle-credits", "600"]);
     close(value(&s, "kiro_idle_seat", &[("user", "alice")]), 1.0, "alice under 600");
 }
+
+#[test]
+fn a_new_month_without_kiro_rows_keeps_showing_the_last_one() {
+    // The current month's partition exists with other services' rows only (as on the 1st).
+    let export = small_export();
+    let current = kiro_exporter::model::BillingPeriod::containing(chrono::Utc::now());
+    let opts = kiro_exporter::generate::Options::sample();
+    kiro_exporter::generate::write_period(
+        export.path(),
+        &opts,
+        current,
+        Vec::new(),
+        500,
+        &mut kiro_exporter::generate::Rng::new(3),
+    )
+    .unwrap();
+    let s = once_on(&export, &[]);
+    close(
+        value(&s, "kiro_exporter_billing_period_info", &[("billing_period", "2026-10"), ("selection", "latest")]),
+        1.0,
+        "fallback",
+    );
+    close(value(&s, "kiro_credits_used", &[("user", "bob")]), 1050.5, "bob");
+}

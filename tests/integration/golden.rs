@@ -53,9 +53,9 @@ fn snapshot() -> Snapshot {
         unknown_tiers: Default::default(),
     };
     let labels = |id: &str| match id {
-        "u-1" => UserLabels { user: "alice".into(), team: "search".into() },
-        "u-2" => UserLabels { user: "Zoë \"Z\" \\ Å\nx".into(), team: "".into() },
-        other => UserLabels { user: other.into(), team: "".into() },
+        "u-1" => UserLabels { user_id: id.into(), user: "alice".into(), team: "search".into() },
+        "u-2" => UserLabels { user_id: id.into(), user: "Zoë \"Z\" \\ Å\nx".into(), team: "".into() },
+        other => UserLabels { user_id: other.into(), user: other.into(), team: "".into() },
     };
     let period = "2026-10".parse().unwrap();
     // Mid-month: the bill covers 10 days; the projection extrapolates the last 7 of them.

@@ -125,8 +125,11 @@ fn names_and_teams_from_identity_center() {
         &s.moto.endpoint,
         &["--identity.store-id", &s.store, "--identity.user-label", "hash", "--identity.hash-salt", "pepper"],
     );
-    let hashed = &all(&m, "kiro_credits_used", &[("user_id", &id("alice"))])[0].1["user"];
-    assert_eq!(hashed, &kiro_exporter::identity::resolve::hash_user("pepper", &id("alice")));
+    let hashed = kiro_exporter::identity::resolve::hash_user("pepper", &id("alice"));
+    let found = all(&m, "kiro_credits_used", &[("user", &hashed)]);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].1["user_id"], hashed, "no label carries the real id");
+    assert!(!m.iter().any(|(_, l, _)| l.values().any(|v| v == &id("alice"))), "alice's id appears nowhere");
 
     // The users file overrides Identity Center: a team for carol and a nicer name for dave.
     let file = s.export.path().join("users.jsonl");
