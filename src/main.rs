@@ -33,7 +33,13 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return config_error(&e),
     };
-    telemetry::init(config.log_level, config.log_format);
+    // --once prints metrics on stdout and, on failure, one line on stderr: progress logs stay out of the way
+    // unless debug or trace was asked for.
+    let level = match (config.once, config.log_level) {
+        (true, kiro_exporter::config::LogLevel::Info) => kiro_exporter::config::LogLevel::Warn,
+        (_, level) => level,
+    };
+    telemetry::init(level, config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

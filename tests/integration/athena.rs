@@ -119,8 +119,14 @@ fn athena_gives_the_embedded_engines_metrics_value_for_value() {
         &[],
     );
     let out = run(
-        &[&["--once"][..], &athena_args("cur_data", &["--billing-period", "2026-10", "--identity.users-file", users])]
-            .concat(),
+        &[
+            &["--once"][..],
+            &athena_args(
+                "cur_data",
+                &["--billing-period", "2026-10", "--identity.users-file", users, "--log.level", "debug"],
+            ),
+        ]
+        .concat(),
         &env,
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
