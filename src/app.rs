@@ -320,6 +320,26 @@ async fn refresh_loop(
     }
 }
 
+/// Runs `job` at every tick of `interval` until `shutdown`; a job in progress is dropped on shutdown (which
+/// kills a kiro-cli child and stops an Athena query).
+async fn periodically<F, Fut>(mut interval: tokio::time::Interval, shutdown: CancellationToken, mut job: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            () = job() => {}
+        }
+    }
+}
+
 /// Re-reads the identity directory on its own interval and signals a snapshot rebuild after each success.
 async fn identity_loop(
     identity: Arc<IdentityMonitor>,
@@ -330,45 +350,26 @@ async fn identity_loop(
     shutdown: CancellationToken,
 ) {
     // The first read happened before the loop started.
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = interval.tick() => {}
+    let interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    periodically(interval, shutdown, || async {
+        if identity_once(&identity, &metrics, timeout).await {
+            names_changed.notify_one();
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            ok = identity_once(&identity, &metrics, timeout) => {
-                if ok {
-                    names_changed.notify_one();
-                }
-            }
-        }
-    }
+    })
+    .await;
 }
 
-/// Runs kiro-cli on its own interval; a run in progress is killed on shutdown (the child is dropped).
+/// Runs kiro-cli on its own interval.
 async fn cli_loop(
     cfg: KiroCliConfig,
     monitor: Arc<CliMonitor>,
     metrics: Arc<SelfMetrics>,
     shutdown: CancellationToken,
 ) {
-    let mut interval = tokio::time::interval(cfg.interval);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = interval.tick() => {}
+    periodically(tokio::time::interval(cfg.interval), shutdown, || async {
+        if let Err(e) = cli_once(&cfg, &monitor, &metrics).await {
+            tracing::warn!(kind = e.kind(), error = %e, "kiro-cli /usage failed; keeping the last good values");
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            r = cli_once(&cfg, &monitor, &metrics) => {
-                if let Err(e) = r {
-                    tracing::warn!(kind = e.kind(), error = %e, "kiro-cli /usage failed; keeping the last good values");
-                }
-            }
-        }
-    }
+    })
+    .await;
 }

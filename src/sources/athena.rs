@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::export;
 use super::store::Rooted;
-use super::{CurSource, PeriodInputs, QueryOutput, SourceError};
+use super::{CurSource, PeriodInputs, QueryOutput, SourceError, absent_optional_columns};
 use crate::metrics::exposition::{Family, Kind};
 use crate::model::BillingPeriod;
 use crate::sql::{Aggregate, SqlType, Table};
@@ -145,17 +145,7 @@ impl AthenaSource {
         let cols = self.columns().await?;
         let base = format!("{}.{}", quote(&self.table.database), quote(&self.table.table));
         let mut nulls = Vec::new();
-        for c in aggregate.columns {
-            if cols.contains(c.name) {
-                continue;
-            }
-            if !c.optional {
-                return Err(SourceError::MissingColumn {
-                    column: c.name.to_owned(),
-                    aggregate: aggregate.name,
-                    fix: c.fix,
-                });
-            }
+        for c in absent_optional_columns(aggregate, |name| cols.contains(name))? {
             if self.warned.lock().unwrap_or_else(|e| e.into_inner()).insert(c.name.to_owned()) {
                 tracing::info!(column = c.name, table = %self.shown(), "optional column absent from the Athena table; reading it as NULL");
             }

@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 
 use super::export::{self, Delivery};
 use super::store::Rooted;
-use super::{CurSource, PeriodInputs, QueryOutput, SourceError};
+use super::{CurSource, PeriodInputs, QueryOutput, SourceError, absent_optional_columns};
 use crate::model::BillingPeriod;
 use crate::sql::{Aggregate, SqlType, Table};
 
@@ -92,17 +92,7 @@ fn table_schema(aggregate: &'static Aggregate, delivery: &Delivery) -> Result<Sc
         return Ok(Arc::new(Schema::new(fields)));
     }
     let mut added = Vec::new();
-    for c in aggregate.columns {
-        if schema.field_with_name(c.name).is_ok() {
-            continue;
-        }
-        if !c.optional {
-            return Err(SourceError::MissingColumn {
-                column: c.name.to_owned(),
-                aggregate: aggregate.name,
-                fix: c.fix,
-            });
-        }
+    for c in absent_optional_columns(aggregate, |name| schema.field_with_name(name).is_ok())? {
         tracing::debug!(column = c.name, "optional column absent from the export; reading it as NULL");
         added.push(Field::new(c.name, arrow_type(c.ty), true));
     }

@@ -55,6 +55,26 @@ pub trait CurSource: Send + Sync {
     async fn query(&self, aggregate: &'static Aggregate, period: BillingPeriod) -> Result<QueryOutput, SourceError>;
 }
 
+/// The optional columns of `aggregate` that the table lacks (`has` says which it has); a missing required
+/// column is an error naming the export setting that adds it. Shared by every engine's schema check.
+pub fn absent_optional_columns(
+    aggregate: &'static Aggregate,
+    has: impl Fn(&str) -> bool,
+) -> Result<Vec<&'static crate::sql::Column>, SourceError> {
+    let mut absent = Vec::new();
+    for c in aggregate.columns.iter().filter(|c| !has(c.name)) {
+        if !c.optional {
+            return Err(SourceError::MissingColumn {
+                column: c.name.to_owned(),
+                aggregate: aggregate.name,
+                fix: c.fix,
+            });
+        }
+        absent.push(c);
+    }
+    Ok(absent)
+}
+
 /// Why a source could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
