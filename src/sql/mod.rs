@@ -68,8 +68,9 @@ pub static KIRO_LINES: Aggregate = Aggregate {
         required("line_item_unblended_cost", SqlType::Double),
         required("line_item_usage_start_date", SqlType::Timestamp),
         required("line_item_usage_end_date", SqlType::Timestamp),
-        required("product", SqlType::MapVarchar),
-        required("product_region_code", SqlType::Varchar),
+        // The region falls back to the usage-type prefix when these are absent.
+        Column { name: "product", ty: SqlType::MapVarchar, optional: true, fix: ALL_COLUMNS },
+        Column { name: "product_region_code", ty: SqlType::Varchar, optional: true, fix: ALL_COLUMNS },
         Column { name: "product_usagetype", ty: SqlType::Varchar, optional: true, fix: ALL_COLUMNS },
     ],
 };

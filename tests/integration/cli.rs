@@ -162,10 +162,22 @@ fn optional_columns_may_be_absent() {
     let export = small_export();
     drop_columns(
         &export.partition("2026-10"),
-        &["product_usagetype", "line_item_net_unblended_cost", "tags", "resource_tags", "cost_category", "discount"],
+        &[
+            "product_usagetype",
+            "line_item_net_unblended_cost",
+            "tags",
+            "resource_tags",
+            "cost_category",
+            "discount",
+            "product",
+            "product_region_code",
+        ],
     );
     let s = once_on(&export, &["--billing-period", "2026-10"]);
     close(value(&s, "kiro_credits_used", &[("user", "bob")]), 1050.5, "bob");
+    // Without product['region'] and product_region_code, the usage-type prefix names the region.
+    close(value(&s, "kiro_credits_used", &[("user", "erin"), ("aws_region", "eu-central-1")]), 300.0, "erin EU");
+    close(value(&s, "kiro_credits_used", &[("user", "erin"), ("aws_region", "us-east-1")]), 100.0, "erin US");
 }
 
 #[test]
