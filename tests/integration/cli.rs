@@ -333,3 +333,59 @@ fn a_new_month_without_kiro_rows_keeps_showing_the_last_one() {
     );
     close(value(&s, "kiro_credits_used", &[("user", "bob")]), 1050.5, "bob");
 }
+
+#[test]
+fn right_sizing_in_a_month_in_progress() {
+    // A current-month partition billed through yesterday: one user with 70 credits on each of the last
+    // (up to) 7 billed days, one idle seat.
+    use kiro_exporter::generate::scenario::{credits, seat};
+    let now = chrono::Utc::now();
+    let current = kiro_exporter::model::BillingPeriod::containing(now);
+    let today = u32::try_from((now - current.start()).num_days()).unwrap();
+    if today == 0 {
+        return; // the 1st of the month: nothing can be billed yet (covered by the unit tests)
+    }
+    let (heavy, idle) = ("1eav0000-0000-4000-8000-000000000001", "1d1e0000-0000-4000-8000-000000000002");
+    let mut rows = vec![
+        seat(ACCOUNT_A, heavy, "USE1", "Pro", "FlatRateSubscription", 1.0, 20.0, 0),
+        seat(ACCOUNT_A, idle, "USE1", "Power", "FlatRateSubscription", 1.0, 200.0, 0),
+    ];
+    let first = today.saturating_sub(7);
+    for d in first..today {
+        rows.push(credits(ACCOUNT_A, heavy, "USE1", 70.0, 0.0, d));
+    }
+    let export = tempfile::tempdir().unwrap();
+    let opts = kiro_exporter::generate::Options::sample();
+    kiro_exporter::generate::write_period(
+        export.path(),
+        &opts,
+        current,
+        rows,
+        300,
+        &mut kiro_exporter::generate::Rng::new(5),
+    )
+    .unwrap();
+    let s = parse(&once(&["--cur.path", export.path().to_str().unwrap()], &[]));
+    let sel = all(&s, "kiro_exporter_billing_period_info", &[("selection", "current")]);
+    assert_eq!(sel.len(), 1, "the current month is shown");
+    // Billed through `today` days: rate = credits of the last 7 billed days / 7; the rest of the month ahead.
+    let billed_days = f64::from(today - first);
+    let used = 70.0 * billed_days;
+    let remaining = f64::from(current.days() - today);
+    let projected = used + used / 7.0 * remaining;
+    close(value(&s, "kiro_credits_used", &[("user_id", heavy)]), used, "used");
+    let got = value(&s, "kiro_credits_projected", &[("user_id", heavy)]);
+    assert!((got - projected).abs() < 1e-5, "projected {got}, want {projected}");
+    // Pro at the projection vs Pro+: 20 + 0.04 x max(0, p - 1000) against 40 + 0.04 x max(0, p - 2000).
+    let cost = |price: f64, plan: f64| price + 0.04 * (projected - plan).max(0.0);
+    let want = if cost(40.0, 2000.0) < cost(20.0, 1000.0) { "Pro+" } else { "Pro" };
+    assert_eq!(all(&s, "kiro_recommended_plan_info", &[("user_id", heavy)])[0].1["recommended_plan"], want);
+    // The idle seat is idle only once 14 days are billed.
+    let want_idle = if today >= 14 { 1.0 } else { 0.0 };
+    close(value(&s, "kiro_idle_seat", &[("user_id", idle)]), want_idle, "idle seat");
+    close(
+        value(&s, "kiro_cur_data_last_usage_timestamp_seconds", &[]),
+        (current.start() + chrono::Duration::days(i64::from(today))).timestamp() as f64,
+        "billed through yesterday",
+    );
+}
