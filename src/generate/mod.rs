@@ -495,6 +495,9 @@ pub fn write_period(
     Ok(files)
 }
 
+/// Teams of the users file.
+const TEAMS: &[&str] = &["search", "payments", "platform"];
+
 /// Writes a whole export into `dir` (the export folder: `dir/data`, `dir/metadata`) and `dir/users.jsonl`.
 pub fn write_export(dir: &Path, opts: &Options) -> io::Result<Summary> {
     let mut rng = Rng::new(opts.seed);
@@ -521,7 +524,9 @@ pub fn write_export(dir: &Path, opts: &Options) -> io::Result<Summary> {
     let users_file = dir.join("users.jsonl");
     let mut text = String::new();
     for (id, name) in &users {
-        text.push_str(&serde_json::json!({ "Username": name, "UserId": id }).to_string());
+        // Every user gets a team (a stable pick from the id), so the sample shows the team label.
+        let team = TEAMS[id.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b))) % TEAMS.len()];
+        text.push_str(&serde_json::json!({ "Username": name, "UserId": id, "Team": team }).to_string());
         text.push('\n');
     }
     fs::write(&users_file, text)?;
