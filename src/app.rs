@@ -26,6 +26,10 @@ use crate::sources::embedded::EmbeddedSource;
 use crate::sources::kiro_cli::{self, CliMonitor};
 use crate::sources::{CurSource, store};
 
+/// How long the first cost refresh waits for the first directory read, so the first snapshot has names;
+/// a slower or failing directory is not waited for (names appear when it answers).
+const FIRST_IDENTITY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The AWS configuration (credential chain; `region`, else the chain's), loaded once per system.
 async fn sdk_config(region: Option<&String>) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
@@ -242,15 +246,6 @@ impl App {
 
         // A new directory rebuilds the snapshot at once (from the cached query: no new scan).
         let names_changed = Arc::new(tokio::sync::Notify::new());
-        // The first directory read is awaited (bounded) so the first snapshot already has names; later
-        // reads run beside the cost refreshes and never hold them up.
-        if self.identity.is_configured() {
-            let first = self.config.refresh_timeout.min(std::time::Duration::from_secs(30));
-            tokio::select! {
-                _ = shutdown.cancelled() => {}
-                _ = identity_once(&self.identity, &self.metrics, first) => {}
-            }
-        }
         let identity_task = self.identity.is_configured().then(|| {
             tokio::spawn(identity_loop(
                 self.identity.clone(),
@@ -261,6 +256,15 @@ impl App {
                 shutdown.clone(),
             ))
         });
+        // The first cost refresh waits briefly for the first directory read so it already has names; a slow
+        // directory is not waited for (its success triggers a rebuild through `names_changed`).
+        if self.identity.is_configured() {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = names_changed.notified() => {}
+                _ = tokio::time::sleep(FIRST_IDENTITY_WAIT) => {}
+            }
+        }
         match &self.refresher {
             Some(refresher) => {
                 refresh_loop(&self.config, refresher, &self.metrics, &tx, &names_changed, &shutdown).await
@@ -349,9 +353,7 @@ async fn identity_loop(
     names_changed: Arc<tokio::sync::Notify>,
     shutdown: CancellationToken,
 ) {
-    // The first read happened before the loop started.
-    let interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    periodically(interval, shutdown, || async {
+    periodically(tokio::time::interval(every), shutdown, || async {
         if identity_once(&identity, &metrics, timeout).await {
             names_changed.notify_one();
         }
