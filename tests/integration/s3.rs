@@ -22,14 +22,12 @@ for dirpath, _, files in os.walk(root):
 print(n)
 "#;
 
+/// The emulator settings with the S3-specific endpoint variable instead of the general one.
 fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ENDPOINT_URL_S3", endpoint.to_owned()),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-    ]
+    aws_env(endpoint)
+        .into_iter()
+        .map(|(k, v)| if k == "AWS_ENDPOINT_URL" { ("AWS_ENDPOINT_URL_S3", v) } else { (k, v) })
+        .collect()
 }
 
 fn cost_series(text: &str) -> Vec<String> {
@@ -67,9 +65,7 @@ fn s3_export_gives_the_same_metrics_as_the_local_copy() {
     assert!(read > 0.0 && read < total as f64 * 0.8, "read {read} of {total} bytes");
 
     // AWS_ENDPOINT_URL (all services) works as well as the S3-specific variable.
-    let mut env2 = s3_env(&moto.endpoint);
-    env2.retain(|(k, _)| *k != "AWS_ENDPOINT_URL_S3");
-    env2.push(("AWS_ENDPOINT_URL", moto.endpoint.clone()));
+    let env2 = aws_env(&moto.endpoint);
     let env2: Vec<(&str, &str)> = env2.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let again = once(
         &["--cur.path", "s3://billing/cur/kiro-cur", "--identity.users-file", export.users().to_str().unwrap()],
