@@ -1,32 +1,17 @@
 """Sets up the CUR table on MiniStack and compares the exporter's Athena usage with the naive queries."""
-import os, re, subprocess, sys, time
-import boto3
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from ministack_setup import query, setup  # noqa: E402
 
 endpoint, root, binary = sys.argv[1:4]
-kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
-s3, glue, ath = (boto3.client(n, **kw) for n in ("s3", "glue", "athena"))
-for b in ("cur", "results"):
-    s3.create_bucket(Bucket=b)
-for dp, _, files in os.walk(root):
-    for f in files:
-        p = os.path.join(dp, f)
-        rel = os.path.relpath(p, root).replace("data/BILLING_PERIOD=", "data/billing_period=")
-        s3.upload_file(p, "cur", "exp/" + rel)
-glue.create_database(DatabaseInput={"Name": "billing"})
-src = open("src/generate/columns.rs").read()
-types = {"Str": "string", "F64": "double", "Ts": "timestamp", "MapStr": "map<string,string>", "MapF64": "map<string,double>"}
-cols = ", ".join(f"`{n}` {types[t]}" for n, t in re.findall(r'\("(\w+)", (\w+)\)', src))
-
-def q(sql):
-    qid = ath.start_query_execution(QueryString=sql, QueryExecutionContext={"Database": "billing"},
-                                    ResultConfiguration={"OutputLocation": "s3://results/"})["QueryExecutionId"]
-    while True:
-        e = ath.get_query_execution(QueryExecutionId=qid)["QueryExecution"]
-        if e["Status"]["State"] not in ("QUEUED", "RUNNING"):
-            return e["Status"]["State"], e.get("Statistics", {}).get("DataScannedInBytes", 0)
-        time.sleep(0.1)
-
-q(f"CREATE EXTERNAL TABLE cur_data ({cols}) PARTITIONED BY (billing_period string) STORED AS PARQUET LOCATION 's3://cur/exp/data/'")
+# The documented DDL (deploy/athena-cur2-table.sql), pointed at the emulator's copy of the export.
+ddl = open("deploy/athena-cur2-table.sql").read()
+ddl = " ".join(l for l in ddl.splitlines() if not l.startswith("--"))
+ddl = ddl.replace("s3://CUR_BUCKET/CUR_PREFIX/EXPORT_NAME/data/", "s3://cur/exp/data/").rstrip().rstrip(";")
+ath = setup(endpoint, root, [ddl])
 out = subprocess.run([binary, "--once", "--log.level", "warn", "--athena.database", "billing", "--athena.table", "cur_data",
                       "--athena.output-location", "s3://results/", "--athena.export-path", "s3://cur/exp",
                       "--billing-period", "2026-10"], capture_output=True, text=True, check=True).stdout
@@ -53,7 +38,7 @@ FROM cur_data WHERE billing_period = '2026-10' AND line_item_product_code = 'Kir
 }
 total = 0
 for name, sql in naive.items():
-    state, scanned = q(sql)
+    state, scanned = query(ath, sql)
     total += scanned
     print(f"naive '{name}': {state}, {scanned} bytes scanned")
 print(f"naive: {len(naive)} queries, {total} bytes scanned")

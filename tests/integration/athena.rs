@@ -10,27 +10,9 @@ use kiro_exporter::generate::{Options, write_export};
 
 use crate::common::*;
 
-/// Uploads the export (data folders in Hive's lower case, as the emulator needs), creates the database
-/// and `CREATE EXTERNAL TABLE`s from the DDL given on stdin, one per line.
-const SETUP: &str = r#"
-import os, sys, time, boto3
-endpoint, root = sys.argv[1:3]
-kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
-s3 = boto3.client("s3", **kw); glue = boto3.client("glue", **kw); ath = boto3.client("athena", **kw)
-for b in ("cur", "results"):
-    s3.create_bucket(Bucket=b)
-for dp, _, files in os.walk(root):
-    for f in files:
-        p = os.path.join(dp, f)
-        rel = os.path.relpath(p, root).replace("data/BILLING_PERIOD=", "data/billing_period=")
-        s3.upload_file(p, "cur", "exp/" + rel)
-glue.create_database(DatabaseInput={"Name": "billing"})
-for ddl in sys.stdin.read().splitlines():
-    q = ath.start_query_execution(QueryString=ddl, QueryExecutionContext={"Database": "billing"},
-                                  ResultConfiguration={"OutputLocation": "s3://results/"})["QueryExecutionId"]
-    while ath.get_query_execution(QueryExecutionId=q)["QueryExecution"]["Status"]["State"] in ("QUEUED", "RUNNING"):
-        time.sleep(0.1)
-"#;
+/// The shared MiniStack set-up (also used by scripts/bench-athena): uploads the export and runs the DDL
+/// lines given on stdin.
+const SETUP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ministack_setup.py");
 
 fn ddl(table: &str, location: &str, skip: &[&str]) -> String {
     let cols: Vec<String> = CUR2_COLUMNS
@@ -54,7 +36,7 @@ fn ddl(table: &str, location: &str, skip: &[&str]) -> String {
 }
 
 struct Fixture {
-    ms: MiniStack,
+    ms: Emulator,
     export: tempfile::TempDir,
 }
 
@@ -63,9 +45,9 @@ fn fixture(ddls: &[String]) -> Fixture {
     let export = tempfile::tempdir().unwrap();
     let opts = Options { rows: 8_000, bulk_users: 60, chunk_rows: 3_000, ..Options::sample() };
     write_export(export.path(), &opts).unwrap();
-    let ms = MiniStack::start();
+    let ms = Emulator::ministack();
     let mut child = Command::new(venv_tool("python"))
-        .args(["-c", SETUP, &ms.endpoint, export.path().to_str().unwrap()])
+        .args([SETUP, &ms.endpoint, export.path().to_str().unwrap()])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -168,17 +150,13 @@ fn schema_preflight_and_failing_queries_are_clear() {
     ]);
     let env = env(&f.ms.endpoint);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let out = run(&[&["--once"][..], &athena_args("cur_nores", &["--billing-period", "2026-10"])].concat(), &env);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = fails(&[&["--once"][..], &athena_args("cur_nores", &["--billing-period", "2026-10"])].concat(), &env);
     assert!(err.contains("no column line_item_resource_id") && err.contains("Include resource IDs"), "{err}");
     // Optional columns may be missing from the table: read as NULL, same numbers.
     let s = parse(&once(&athena_args("cur_noopt", &["--billing-period", "2026-10"]), &env));
     close(value(&s, "kiro_credits_used", &[("user_id", kiro_exporter::generate::scenario::BOB)]), 1050.5, "bob");
     // A table over files that are not Parquet: the query fails with the engine's reason.
-    let out = run(&[&["--once"][..], &athena_args("cur_wrong", &["--billing-period", "2026-10"])].concat(), &env);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = fails(&[&["--once"][..], &athena_args("cur_wrong", &["--billing-period", "2026-10"])].concat(), &env);
     assert!(err.contains("query kiro_lines failed") && err.contains("failed:"), "{err}");
 }
 

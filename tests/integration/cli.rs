@@ -135,9 +135,7 @@ fn the_manifest_decides_which_files_count() {
 fn a_manifest_naming_a_missing_file_is_a_clear_error() {
     let export = small_export();
     std::fs::remove_file(export.partition("2026-10").join("kiro-cur-00002.snappy.parquet")).unwrap();
-    let out = run(&["--once", "--cur.path", export.path().to_str().unwrap(), "--billing-period", "2026-10"], &[]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = fails(&["--once", "--cur.path", export.path().to_str().unwrap(), "--billing-period", "2026-10"], &[]);
     assert!(
         err.contains("kiro-cur-Manifest.json")
             && err.contains("kiro-cur-00002.snappy.parquet")
@@ -186,9 +184,7 @@ fn a_corrupt_file_is_named() {
     std::fs::remove_file(export.manifest("2026-10")).unwrap();
     let bad = export.partition("2026-10").join("kiro-cur-00003.snappy.parquet");
     std::fs::write(&bad, b"this is not parquet at all, just text").unwrap();
-    let out = run(&["--once", "--cur.path", export.path().to_str().unwrap(), "--billing-period", "2026-10"], &[]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = fails(&["--once", "--cur.path", export.path().to_str().unwrap(), "--billing-period", "2026-10"], &[]);
     assert!(err.contains("kiro-cur-00003.snappy.parquet") && err.contains("not a readable Parquet file"), "{err}");
 }
 
@@ -219,9 +215,7 @@ fn settings_come_from_the_environment_and_the_config_file() {
 #[test]
 fn a_pinned_period_that_is_not_in_the_export_fails_clearly() {
     let export = small_export();
-    let out = run(&["--once", "--cur.path", export.path().to_str().unwrap(), "--billing-period", "2025-01"], &[]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = fails(&["--once", "--cur.path", export.path().to_str().unwrap(), "--billing-period", "2025-01"], &[]);
     assert!(err.contains("no billing period 2025-01") && err.contains("2026-09, 2026-10"), "{err}");
 }
 

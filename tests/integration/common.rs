@@ -233,36 +233,57 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A moto server on a free loopback port, stopped by PID when dropped.
-pub struct Moto {
-    child: std::process::Child,
+/// An AWS emulator on a free loopback port, stopped by PID when dropped (also when a test fails).
+pub struct Emulator {
+    _child: ChildGuard,
     pub endpoint: String,
+    _data: Option<tempfile::TempDir>,
 }
 
-impl Moto {
-    pub fn start() -> Self {
-        let port = free_port();
-        let child = std::process::Command::new(venv_tool("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+impl Emulator {
+    /// Starts `cmd` (already told to listen on `port`) and waits until `ready` says the server answers.
+    fn spawn(mut cmd: std::process::Command, port: u16, name: &str, ready: impl Fn(&str) -> bool) -> ChildGuard {
+        let child = cmd
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("start moto_server");
-        let endpoint = format!("http://127.0.0.1:{port}");
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let guard = ChildGuard(child);
         let addr = format!("127.0.0.1:{port}");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(std::time::Instant::now() < deadline, "moto_server did not start");
+        while !(std::net::TcpStream::connect(&addr).is_ok() && ready(&addr)) {
+            assert!(std::time::Instant::now() < deadline, "{name} did not start");
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        Self { child, endpoint }
+        guard
     }
-}
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// moto server: S3, identitystore, sso-admin.
+    pub fn moto() -> Self {
+        let port = free_port();
+        let mut cmd = std::process::Command::new(venv_tool("moto_server"));
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let child = Self::spawn(cmd, port, "moto_server", |_| true);
+        Self { _child: child, endpoint: format!("http://127.0.0.1:{port}"), _data: None }
+    }
+
+    /// MiniStack: Athena that runs SQL in DuckDB, with S3 and Glue.
+    pub fn ministack() -> Self {
+        let venv = std::env::var_os("KIRO_TEST_MINISTACK_VENV").map(PathBuf::from).unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+            home.join(".cache/kiro-exporter/venv-ministack")
+        });
+        let bin = venv.join("bin/ministack");
+        assert!(bin.exists(), "{} not found: run scripts/test-all or set KIRO_TEST_MINISTACK_VENV", bin.display());
+        let port = free_port();
+        let data = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(bin);
+        cmd.env("BIND_HOST", "127.0.0.1")
+            .env("GATEWAY_PORT", port.to_string())
+            .env("S3_DATA_DIR", data.path())
+            .env("ATHENA_ENGINE", "duckdb");
+        let child = Self::spawn(cmd, port, "ministack", |addr| http_get(addr, "/_ministack/health", &[]).0 == 200);
+        Self { _child: child, endpoint: format!("http://127.0.0.1:{port}"), _data: Some(data) }
     }
 }
 
@@ -277,50 +298,6 @@ pub fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// MiniStack (Athena that runs SQL in DuckDB, S3, Glue) on a free loopback port, stopped by PID on drop.
-pub struct MiniStack {
-    child: std::process::Child,
-    pub endpoint: String,
-    _data: tempfile::TempDir,
-}
-
-impl MiniStack {
-    pub fn start() -> Self {
-        let venv = std::env::var_os("KIRO_TEST_MINISTACK_VENV").map(PathBuf::from).unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
-            home.join(".cache/kiro-exporter/venv-ministack")
-        });
-        let bin = venv.join("bin/ministack");
-        assert!(bin.exists(), "{} not found: run scripts/test-all or set KIRO_TEST_MINISTACK_VENV", bin.display());
-        let port = free_port();
-        let data = tempfile::tempdir().unwrap();
-        let child = std::process::Command::new(bin)
-            .env("BIND_HOST", "127.0.0.1")
-            .env("GATEWAY_PORT", port.to_string())
-            .env("S3_DATA_DIR", data.path())
-            .env("ATHENA_ENGINE", "duckdb")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start ministack");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let addr = format!("127.0.0.1:{port}");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while !(std::net::TcpStream::connect(&addr).is_ok() && http_get(&addr, "/_ministack/health", &[]).0 == 200) {
-            assert!(std::time::Instant::now() < deadline, "ministack did not start");
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-        Self { child, endpoint, _data: data }
-    }
-}
-
-impl Drop for MiniStack {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A child process killed when dropped, so a failing test leaves no server behind.
 pub struct ChildGuard(pub std::process::Child);
 
@@ -329,4 +306,11 @@ impl Drop for ChildGuard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Runs the binary with `args`, requires it to fail, and returns its stderr.
+pub fn fails(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = run(args, env);
+    assert!(!out.status.success(), "kiro-exporter {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }

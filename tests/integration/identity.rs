@@ -45,14 +45,14 @@ print(json.dumps({"store": store, "ids": out}))
 "#;
 
 struct Setup {
-    moto: Moto,
+    moto: Emulator,
     store: String,
     ids: serde_json::Value,
     export: tempfile::TempDir,
 }
 
 fn setup() -> Setup {
-    let moto = Moto::start();
+    let moto = Emulator::moto();
     let out = Command::new(venv_tool("python")).args(["-c", SETUP, &moto.endpoint]).output().unwrap();
     assert!(out.status.success(), "setup: {}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

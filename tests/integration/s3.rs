@@ -37,7 +37,7 @@ fn cost_series(text: &str) -> Vec<String> {
 #[test]
 fn s3_export_gives_the_same_metrics_as_the_local_copy() {
     let export = small_export();
-    let moto = Moto::start();
+    let moto = Emulator::moto();
     let up = Command::new(venv_tool("python"))
         .args(["-c", UPLOAD, &moto.endpoint, "billing", "cur/kiro-cur", export.path().to_str().unwrap()])
         .output()
@@ -76,11 +76,9 @@ fn s3_export_gives_the_same_metrics_as_the_local_copy() {
 
 #[test]
 fn a_missing_bucket_is_a_clear_error() {
-    let moto = Moto::start();
+    let moto = Emulator::moto();
     let env = s3_env(&moto.endpoint);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let out = run(&["--once", "--cur.path", "s3://no-such-bucket/cur"], &env);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = fails(&["--once", "--cur.path", "s3://no-such-bucket/cur"], &env);
     assert!(err.contains("s3://no-such-bucket/cur/data"), "{err}");
 }
