@@ -218,14 +218,7 @@ pub fn build_report(lines: &[KiroLine], plans: &PlanCatalog, period: BillingPeri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn d(s: &str) -> Decimal {
-        s.parse().unwrap()
-    }
-
-    fn oct() -> BillingPeriod {
-        "2026-10".parse().unwrap()
-    }
+    use crate::model::testutil::{d, oct};
 
     fn line(user: Option<&str>, op: &str, usage_type: &str, lit: &str, amount: &str, cost: &str) -> KiroLine {
         KiroLine {

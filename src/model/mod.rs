@@ -9,6 +9,8 @@ pub mod plans;
 pub mod region;
 pub mod rightsizing;
 pub mod rows;
+#[cfg(test)]
+mod testutil;
 
 pub use kiro::{KiroLine, KiroReport, Licence, LicenceKey, build_report};
 pub use period::BillingPeriod;

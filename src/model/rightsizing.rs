@@ -180,14 +180,7 @@ pub fn analyse(
 mod tests {
     use super::*;
     use crate::model::kiro::LicenceKey;
-
-    fn d(s: &str) -> Decimal {
-        s.parse().unwrap()
-    }
-
-    fn oct() -> BillingPeriod {
-        "2026-10".parse().unwrap()
-    }
+    use crate::model::testutil::{d, oct};
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

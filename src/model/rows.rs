@@ -142,11 +142,8 @@ mod tests {
     use super::*;
     use crate::model::plans::PlanCatalog;
     use crate::model::rightsizing::{IdleRule, analyse};
+    use crate::model::testutil::d;
     use crate::model::{KiroLine, build_report};
-
-    fn d(s: &str) -> Decimal {
-        s.parse().unwrap()
-    }
 
     fn line(user: &str, op: &str, tier: &str, amount: &str, cost: &str) -> KiroLine {
         KiroLine {
