@@ -2,8 +2,8 @@
 -- Replace the LOCATION with your export's data/ folder, run it in the database you pass as
 -- --athena.database, then `MSCK REPAIR TABLE cur_data;` after each new month (or use partition projection).
 -- Columns the export does not have may be dropped from the list: optional ones are read as NULL, and a
--- missing required one is reported by name. Add `line_item_iam_principal string` when the export includes
--- IAM principal data.
+-- missing required one is reported by name. `line_item_iam_principal` (Bedrock cost per IAM principal) is
+-- only in exports with IAM principal data; Athena reads it as NULL from files that lack it.
 CREATE EXTERNAL TABLE cur_data (
   `bill_bill_type` string,
   `bill_billing_entity` string,
@@ -23,6 +23,7 @@ CREATE EXTERNAL TABLE cur_data (
   `line_item_blended_cost` double,
   `line_item_blended_rate` string,
   `line_item_currency_code` string,
+  `line_item_iam_principal` string,
   `line_item_legal_entity` string,
   `line_item_line_item_description` string,
   `line_item_line_item_type` string,

@@ -15,6 +15,7 @@ use clap::{CommandFactory, Parser, ValueEnum};
 use rust_decimal::Decimal;
 
 use crate::identity::resolve::{LabelRules, UserLabel};
+use crate::model::bedrock::{SessionNames, TagLabel, tag_labels};
 use crate::model::rightsizing::IdleRule;
 use crate::model::{BillingPeriod, PlanCatalog, PlanSpec};
 use crate::sources::athena::{AthenaTable, validate_identifier};
@@ -172,6 +173,26 @@ pub struct Args {
     #[arg(long = "kiro.plan", env = "KIRO_EXPORTER_KIRO_PLAN", value_name = "PLAN", value_delimiter = ',')]
     pub plans: Vec<String>,
 
+    /// Label filled from a principal tag, LABEL=TAG_KEY, repeatable (default: team=iamPrincipal/team,
+    /// project=iamPrincipal/project, cost_center=iamPrincipal/cost-center).
+    #[arg(
+        long = "bedrock.tag-label",
+        env = "KIRO_EXPORTER_BEDROCK_TAG_LABEL",
+        value_name = "LABEL=KEY",
+        value_delimiter = ','
+    )]
+    pub bedrock_tag_labels: Vec<String>,
+
+    /// Which role session names become Bedrock principals: keep, drop (collapse to the role), or
+    /// emails-only (keep sessions named like a person; collapse per-request ids to the role).
+    #[arg(
+        long = "bedrock.session-names",
+        env = "KIRO_EXPORTER_BEDROCK_SESSION_NAMES",
+        value_enum,
+        default_value = "emails-only"
+    )]
+    pub bedrock_session_names: SessionNames,
+
     /// Price of one overage credit in USD.
     #[arg(
         long = "kiro.overage-price",
@@ -289,6 +310,13 @@ pub struct KiroCliConfig {
     pub timeout: Duration,
 }
 
+/// Bedrock series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BedrockConfig {
+    pub tag_labels: Vec<TagLabel>,
+    pub session_names: SessionNames,
+}
+
 /// Identity resolution.
 #[derive(Debug, Clone)]
 pub struct IdentityConfig {
@@ -313,6 +341,7 @@ pub struct Config {
     pub max_users: Option<usize>,
     pub plans: PlanCatalog,
     pub idle: IdleRule,
+    pub bedrock: BedrockConfig,
     pub listen_address: SocketAddr,
     pub telemetry_path: String,
     pub log_level: LogLevel,
@@ -479,6 +508,11 @@ impl Args {
             self.idle_credits.trim().parse().ok().filter(|d: &Decimal| !d.is_sign_negative()).ok_or_else(|| {
                 invalid(format!("--kiro.idle-credits: {:?} is not a non-negative number", self.idle_credits))
             })?;
+        let bedrock = BedrockConfig {
+            tag_labels: tag_labels(&self.bedrock_tag_labels)
+                .map_err(|e| invalid(format!("--bedrock.tag-label: {e}")))?,
+            session_names: self.bedrock_session_names,
+        };
         let listen_address = parse_listen_address(&self.listen_address).ok_or_else(|| {
             invalid(format!("--web.listen-address: {:?} is not HOST:PORT or :PORT", self.listen_address))
         })?;
@@ -504,6 +538,7 @@ impl Args {
             max_users: self.max_users,
             plans: PlanCatalog::with_overrides(&plans, overage),
             idle: IdleRule { idle_credits, idle_after_days: self.idle_after },
+            bedrock,
             listen_address,
             telemetry_path: self.telemetry_path,
             log_level: self.log_level,

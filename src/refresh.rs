@@ -10,16 +10,19 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Config;
+use crate::config::{BedrockConfig, Config};
 use crate::identity::resolve::LabelRules;
-use crate::identity::{IdentityError, IdentityMonitor};
+use crate::identity::{Directory, IdentityError, IdentityMonitor};
 use crate::metrics::{RefreshResult, SelfMetrics};
+use crate::model::bedrock::{self, BedrockLine};
 use crate::model::rightsizing::{IdleRule, analyse};
 use crate::model::rows::build_rows;
 use crate::model::{BillingPeriod, KiroLine, PlanCatalog, build_report};
 use crate::snapshot::{PeriodSelection, Snapshot};
 use crate::sources::{CurSource, SourceError};
-use crate::sql::{KIRO_LINES, parse_kiro_lines};
+use crate::sql::{
+    BEDROCK_LINES, IAM_PRINCIPAL, IAM_PRINCIPAL_FIX, KIRO_LINES, Query, parse_bedrock_lines, parse_kiro_lines,
+};
 
 /// Why a refresh failed. The last good snapshot stays published.
 #[derive(Debug, thiserror::Error)]
@@ -67,10 +70,25 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// The query results of one period.
+#[derive(Debug, Default)]
+struct Lines {
+    kiro: Vec<KiroLine>,
+    bedrock: Vec<BedrockLine>,
+    /// Whether the export has `line_item_iam_principal`.
+    principal_column: bool,
+}
+
+impl Lines {
+    fn is_empty(&self) -> bool {
+        self.kiro.is_empty() && self.bedrock.is_empty()
+    }
+}
+
 #[derive(Debug)]
 struct Cached {
     fingerprint: String,
-    lines: Arc<Vec<KiroLine>>,
+    lines: Arc<Lines>,
 }
 
 /// Builds snapshots from a source; holds the query cache between refreshes.
@@ -81,10 +99,13 @@ pub struct Refresher {
     max_users: Option<usize>,
     plans: PlanCatalog,
     idle: IdleRule,
+    bedrock: BedrockConfig,
+    tag_keys: Vec<String>,
     pinned: Option<BillingPeriod>,
     metrics: Arc<SelfMetrics>,
     cache: Mutex<std::collections::BTreeMap<BillingPeriod, Cached>>,
     warned_tiers: Mutex<BTreeSet<String>>,
+    warned_principal: std::sync::atomic::AtomicBool,
 }
 
 impl Refresher {
@@ -101,10 +122,13 @@ impl Refresher {
             max_users: config.max_users,
             plans: config.plans.clone(),
             idle: config.idle,
+            bedrock: config.bedrock.clone(),
+            tag_keys: config.bedrock.tag_labels.iter().map(|t| t.key.clone()).collect(),
             pinned: config.billing_period,
             metrics,
             cache: Mutex::new(std::collections::BTreeMap::new()),
             warned_tiers: Mutex::new(BTreeSet::new()),
+            warned_principal: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -135,41 +159,54 @@ impl Refresher {
         }
     }
 
-    /// The `kiro_lines` rows of a period: from the cache while its inputs are unchanged, else queried.
+    /// The query results of a period: from the cache while its inputs are unchanged, else queried.
     async fn lines_for(
         &self,
         period: BillingPeriod,
         selection: PeriodSelection,
-    ) -> Result<(Arc<Vec<KiroLine>>, RefreshResult), RefreshError> {
+    ) -> Result<(Arc<Lines>, RefreshResult), RefreshError> {
         let inputs = self.source.inspect(period).await?;
         self.metrics.observe_read(0, inputs.bytes_read);
         let cached = {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             cache.get(&period).filter(|c| c.fingerprint == inputs.fingerprint).map(|c| c.lines.clone())
         };
-        Ok(match cached {
-            Some(lines) => {
-                tracing::debug!(%period, fingerprint = %inputs.fingerprint, "export unchanged since the last refresh; not querying");
-                (lines, RefreshResult::Unchanged)
-            }
-            None => {
-                let out = self.source.query(&KIRO_LINES, period).await?;
-                self.metrics.observe_read(out.rows_scanned, out.bytes_read);
-                let lines = Arc::new(parse_kiro_lines(&out.table).map_err(SourceError::from)?);
-                tracing::info!(
-                    %period, %selection, engine = self.source.engine(), manifest = inputs.from_manifest,
-                    rows_scanned = out.rows_scanned, bytes_read = out.bytes_read, kiro_groups = lines.len(),
-                    "queried the export"
-                );
-                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-                cache.insert(period, Cached { fingerprint: inputs.fingerprint.clone(), lines: lines.clone() });
-                // The current month and the one shown while it has no Kiro rows yet.
-                while cache.len() > 2 {
-                    cache.pop_first();
-                }
-                (lines, RefreshResult::Success)
-            }
-        })
+        if let Some(lines) = cached {
+            tracing::debug!(%period, fingerprint = %inputs.fingerprint, "export unchanged since the last refresh; not querying");
+            return Ok((lines, RefreshResult::Unchanged));
+        }
+        let kiro = self.source.query(Query { aggregate: &KIRO_LINES, tag_keys: &[] }, period).await?;
+        self.metrics.observe_read(kiro.rows_scanned, kiro.bytes_read);
+        let bedrock = self.source.query(Query { aggregate: &BEDROCK_LINES, tag_keys: &self.tag_keys }, period).await?;
+        // Both queries cover the same files: count the rows once, the bytes each query fetched.
+        self.metrics.observe_read(0, bedrock.bytes_read);
+        let lines = Arc::new(Lines {
+            kiro: parse_kiro_lines(&kiro.table).map_err(SourceError::from)?,
+            bedrock: parse_bedrock_lines(&bedrock.table, self.tag_keys.len()).map_err(SourceError::from)?,
+            principal_column: !bedrock.absent_columns.contains(&IAM_PRINCIPAL),
+        });
+        tracing::info!(
+            %period, %selection, engine = self.source.engine(), manifest = inputs.from_manifest,
+            rows_scanned = kiro.rows_scanned, bytes_read = kiro.bytes_read + bedrock.bytes_read,
+            kiro_groups = lines.kiro.len(), bedrock_groups = lines.bedrock.len(),
+            "queried the export"
+        );
+        if !lines.bedrock.is_empty()
+            && !lines.principal_column
+            && !self.warned_principal.swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                %period,
+                "the export has no {IAM_PRINCIPAL} column: Bedrock cost is exported per account and model only (principal=\"\"); to fix: {IAM_PRINCIPAL_FIX}"
+            );
+        }
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert(period, Cached { fingerprint: inputs.fingerprint.clone(), lines: lines.clone() });
+        // The current month and the one shown while it has no data yet.
+        while cache.len() > 2 {
+            cache.pop_first();
+        }
+        Ok((lines, RefreshResult::Success))
     }
 
     /// Runs one refresh and returns the new snapshot and how it was obtained.
@@ -177,14 +214,14 @@ impl Refresher {
         let (mut period, mut selection) = self.choose_period(now).await?;
         let (mut lines, mut result) = self.lines_for(period, selection).await?;
         if selection == PeriodSelection::Current && lines.is_empty() {
-            // The new month has rows, but no Kiro rows yet: keep showing the last month that has them.
+            // The new month has rows, but no Kiro or Bedrock rows yet: keep showing the last month.
             if let Some(latest) = self.source.periods().await?.into_iter().filter(|p| *p < period).max() {
                 (period, selection) = (latest, PeriodSelection::Latest);
                 (lines, result) = self.lines_for(period, selection).await?;
             }
         }
 
-        let report = build_report(&lines, &self.plans, period);
+        let report = build_report(&lines.kiro, &self.plans, period);
         let rightsizing = analyse(&report, period, now, &self.plans, self.idle);
         {
             let mut warned = self.warned_tiers.lock().unwrap_or_else(|e| e.into_inner());
@@ -206,6 +243,15 @@ impl Refresher {
             .filter(|(id, _)| kept.contains(id.as_str()))
             .map(|(id, n)| (id.clone(), labels(id), *n))
             .collect();
+        let names = directory.as_deref().map(Directory::name_index).unwrap_or_default();
+        let link = |name: &str| names.get(&name.trim().to_lowercase()).map(|id| labels(id));
+        let team_tag = self.bedrock.tag_labels.iter().position(|t| t.label == "team");
+        let bedrock = bedrock::build_rows(
+            bedrock::aggregate(&lines.bedrock, self.bedrock.session_names),
+            link,
+            team_tag,
+            self.max_users,
+        );
         let unresolved = (self.identity.is_configured()).then(|| {
             let ids: BTreeSet<&str> = report.licences.iter().map(|l| l.key.user_id.as_str()).collect();
             ids.into_iter().filter(|id| directory.as_deref().is_none_or(|d| d.get(id).is_none())).count()
@@ -217,6 +263,9 @@ impl Refresher {
             rows,
             duplicates,
             unresolved_users: unresolved,
+            bedrock,
+            bedrock_tag_labels: self.bedrock.tag_labels.iter().map(|t| t.label).collect(),
+            bedrock_principal_data: lines.principal_column,
             ..Snapshot::default()
         };
         Ok((Arc::new(snapshot), result))

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use crate::identity::resolve::UserLabels;
 use crate::metrics::exposition::Format;
+use crate::model::bedrock::BedrockRows;
 use crate::model::rows::Rows;
 use crate::model::{BillingPeriod, KiroReport};
 
@@ -49,6 +50,12 @@ pub struct Snapshot {
     pub duplicates: Vec<(String, UserLabels, u32)>,
     /// Users in the bill that the identity directory does not know (`None`: no directory configured).
     pub unresolved_users: Option<usize>,
+    /// The Bedrock series (labels, cross-links, roll-up applied).
+    pub bedrock: BedrockRows,
+    /// Names of the Bedrock tag labels, in the order of `BedrockKey::tags`.
+    pub bedrock_tag_labels: Vec<&'static str>,
+    /// Whether the export has `line_item_iam_principal` (Bedrock cost per principal).
+    pub bedrock_principal_data: bool,
     pub rendered: Rendered,
 }
 

@@ -33,6 +33,8 @@ pub const CUR2_COLUMNS: &[(&str, Ty)] = &[
     ("line_item_blended_cost", F64),
     ("line_item_blended_rate", Str),
     ("line_item_currency_code", Str),
+    // Present when the export includes IAM principal data (from 2026-04-08 on).
+    ("line_item_iam_principal", Str),
     ("line_item_legal_entity", Str),
     ("line_item_line_item_description", Str),
     ("line_item_line_item_type", Str),

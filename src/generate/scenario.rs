@@ -60,6 +60,12 @@ pub fn users() -> Vec<(String, String)> {
     .collect()
 }
 
+/// The users file's email of a scenario user: only bob has one (the Bedrock scenario links his federated
+/// session `bob@example.com` to him by email).
+pub fn email(user_id: &str) -> Option<&'static str> {
+    (user_id == BOB).then_some("bob@example.com")
+}
+
 fn arn(user: &str) -> String {
     format!("arn:aws:identitystore:::user/{user}")
 }

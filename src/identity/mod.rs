@@ -83,6 +83,26 @@ impl Directory {
         self.users.len()
     }
 
+    /// User names and emails (lowercased) -> user id: how a Bedrock principal (IAM user name or federated
+    /// session name) is linked to a person. A name two users share goes to the lowest user id, so the
+    /// link is stable.
+    pub fn name_index(&self) -> HashMap<String, String> {
+        let mut index: HashMap<String, String> = HashMap::new();
+        for u in self.users.values() {
+            for name in [&u.user_name, &u.email].into_iter().flatten() {
+                let name = name.trim().to_lowercase();
+                if name.is_empty() {
+                    continue;
+                }
+                let id = index.entry(name).or_insert_with(|| u.user_id.clone());
+                if u.user_id < *id {
+                    id.clone_from(&u.user_id);
+                }
+            }
+        }
+        index
+    }
+
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
     }
@@ -284,6 +304,24 @@ mod tests {
             (Some("Zoë \"Z\""), Some("zoe@example.com"), Some("search"))
         );
         assert_eq!(d.len(), 2);
+    }
+
+    #[test]
+    fn names_and_emails_index_to_the_lowest_user_id() {
+        let mut d = Directory::default();
+        for (id, name, email) in [("b", "Alice", "alice@acme.org"), ("a", "alice2", "ALICE@acme.org"), ("c", " ", "")] {
+            d.insert(DirectoryUser {
+                user_id: id.into(),
+                user_name: Some(name.into()),
+                email: Some(email.into()),
+                ..DirectoryUser::default()
+            });
+        }
+        let i = d.name_index();
+        assert_eq!(i.get("alice").map(String::as_str), Some("b"));
+        assert_eq!(i.get("alice@acme.org").map(String::as_str), Some("a"));
+        assert_eq!(i.get("alice2").map(String::as_str), Some("a"));
+        assert_eq!(i.len(), 3);
     }
 
     #[test]

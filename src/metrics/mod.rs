@@ -155,6 +155,17 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
     if let (Some(p), Some(sel)) = (s.period, s.selection) {
         selected.push(vec![("billing_period", p.to_string()), ("selection", sel.to_string())], 1.0);
     }
+    let (bedrock_cost, bedrock_tokens) = bedrock_families(s, &period);
+    let mut principal_data = gauge(
+        "kiro_exporter_bedrock_principal_data",
+        "1 if the export has line_item_iam_principal (Bedrock cost per IAM principal); 0: Bedrock cost is exported per account and model only, enable IAM principal data in the Data Export.",
+    );
+    principal_data.push(vec![], if s.bedrock_principal_data { 1.0 } else { 0.0 });
+    let mut rolled_principals = gauge(
+        "kiro_exporter_rolled_up_principals",
+        "Bedrock principals summed into principal=\"__other__\" by --metrics.max-users in the current data.",
+    );
+    rolled_principals.push(vec![], s.bedrock.rolled_up_principals as f64);
     let mut rolled = gauge(
         "kiro_exporter_rolled_up_users",
         "Users summed into user=\"__other__\" by --metrics.max-users in the current data.",
@@ -182,10 +193,52 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
         duplicates,
         unattributed,
         fresh,
+        bedrock_cost,
+        bedrock_tokens,
         selected,
         rolled,
+        rolled_principals,
+        principal_data,
         unresolved,
     ]
+}
+
+/// `bedrock_cost_usd` and `bedrock_tokens`.
+fn bedrock_families(s: &Snapshot, period: &str) -> (Family, Family) {
+    let mut cost = Family::new(
+        "bedrock_cost_usd",
+        Kind::Gauge,
+        "Amazon Bedrock cost in the billing period (unblended USD, month to date, credits and refunds netted) per account, region, IAM principal, model and token class, from the CUR Data Export.",
+    );
+    let mut tokens = Family::new(
+        "bedrock_tokens",
+        Kind::Gauge,
+        "Amazon Bedrock tokens in the billing period (usage line items, pricing unit applied: 1K tokens, 1M tokens, Marketplace Units = millions).",
+    );
+    // The `team` label comes first among the person labels; a `team` tag fills it (see model::bedrock).
+    let tag_labels: Vec<(usize, &'static str)> =
+        s.bedrock_tag_labels.iter().copied().enumerate().filter(|(_, l)| *l != "team").collect();
+    for r in &s.bedrock.rows {
+        let k = &r.key;
+        let mut labels = vec![
+            ("billing_period", period.to_owned()),
+            ("aws_account_id", k.account_id.clone()),
+            ("aws_region", k.region.clone()),
+            ("principal", k.principal.clone()),
+            ("principal_type", k.principal_type.label().to_owned()),
+            ("principal_name", k.principal_name.clone()),
+            ("user", r.user.clone()),
+            ("team", r.team.clone()),
+        ];
+        labels.extend(tag_labels.iter().map(|(i, l)| (*l, k.tags.get(*i).cloned().unwrap_or_default())));
+        labels.push(("model", k.model.clone()));
+        labels.push(("token_type", k.token_type.label().to_owned()));
+        if let Some(t) = r.amounts.tokens {
+            tokens.push(labels.clone(), num(t));
+        }
+        cost.push(labels, num(r.amounts.cost_usd));
+    }
+    (cost, tokens)
 }
 
 /// Refresh duration histogram bounds, seconds.

@@ -22,7 +22,7 @@ use super::store::Rooted;
 use super::{CurSource, PeriodInputs, QueryOutput, SourceError, absent_optional_columns};
 use crate::metrics::exposition::{Family, Kind};
 use crate::model::BillingPeriod;
-use crate::sql::{Aggregate, SqlType, Table};
+use crate::sql::{Aggregate, Query, SqlType, Table};
 
 /// Athena's price per byte scanned ($5 per TB), for the cost estimate.
 const USD_PER_BYTE: f64 = 5.0 / 1e12;
@@ -141,11 +141,12 @@ impl AthenaSource {
 
     /// The table reference for an aggregate: the table itself, or a sub-select adding NULLs for absent
     /// optional columns.
-    async fn table_ref(&self, aggregate: &'static Aggregate) -> Result<String, SourceError> {
+    async fn table_ref(&self, aggregate: &'static Aggregate) -> Result<(String, Vec<&'static str>), SourceError> {
         let cols = self.columns().await?;
         let base = format!("{}.{}", quote(&self.table.database), quote(&self.table.table));
         let mut nulls = Vec::new();
-        for c in absent_optional_columns(aggregate, |name| cols.contains(name))? {
+        let absent = absent_optional_columns(aggregate, |name| cols.contains(name))?;
+        for c in &absent {
             if self.warned.lock().unwrap_or_else(|e| e.into_inner()).insert(c.name.to_owned()) {
                 tracing::info!(column = c.name, table = %self.shown(), "optional column absent from the Athena table; reading it as NULL");
             }
@@ -157,7 +158,8 @@ impl AthenaSource {
             };
             nulls.push(format!("CAST(NULL AS {ty}) AS {}", quote(c.name)));
         }
-        Ok(if nulls.is_empty() { base } else { format!("(SELECT *, {} FROM {base})", nulls.join(", ")) })
+        let table = if nulls.is_empty() { base } else { format!("(SELECT *, {} FROM {base})", nulls.join(", ")) };
+        Ok((table, absent.iter().map(|c| c.name).collect()))
     }
 
     fn token(&self, sql: &str) -> String {
@@ -262,7 +264,7 @@ impl AthenaSource {
             }
             first = false;
         }
-        Ok(QueryOutput { table, rows_scanned: 0, bytes_read: scanned })
+        Ok(QueryOutput { table, rows_scanned: 0, bytes_read: scanned, absent_columns: Vec::new() })
     }
 }
 
@@ -331,9 +333,10 @@ impl CurSource for AthenaSource {
         })
     }
 
-    async fn query(&self, aggregate: &'static Aggregate, period: BillingPeriod) -> Result<QueryOutput, SourceError> {
-        let table_ref = self.table_ref(aggregate).await?;
-        self.run(aggregate, aggregate.render(&table_ref, period)).await
+    async fn query(&self, query: Query<'_>, period: BillingPeriod) -> Result<QueryOutput, SourceError> {
+        let (table_ref, absent_columns) = self.table_ref(query.aggregate).await?;
+        let out = self.run(query.aggregate, query.render(&table_ref, period)).await?;
+        Ok(QueryOutput { absent_columns, ..out })
     }
 }
 

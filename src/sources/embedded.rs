@@ -23,7 +23,7 @@ use super::export::{self, Delivery};
 use super::store::Rooted;
 use super::{CurSource, PeriodInputs, QueryOutput, SourceError, absent_optional_columns};
 use crate::model::BillingPeriod;
-use crate::sql::{Aggregate, SqlType, Table};
+use crate::sql::{Aggregate, Query, SqlType, Table};
 
 /// DataFusion over a Data Export.
 pub struct EmbeddedSource {
@@ -79,7 +79,10 @@ fn arrow_type(ty: SqlType) -> DataType {
 }
 
 /// The table schema for an aggregate: the files' merged schema, with absent optional columns added.
-fn table_schema(aggregate: &'static Aggregate, delivery: &Delivery) -> Result<SchemaRef, SourceError> {
+fn table_schema(
+    aggregate: &'static Aggregate,
+    delivery: &Delivery,
+) -> Result<(SchemaRef, Vec<&'static str>), SourceError> {
     let mut schema = if delivery.files.is_empty() {
         Schema::empty()
     } else {
@@ -89,10 +92,11 @@ fn table_schema(aggregate: &'static Aggregate, delivery: &Delivery) -> Result<Sc
     if delivery.files.is_empty() {
         // Nothing to read: an empty table of the documented types gives the aggregate's empty result.
         let fields: Vec<Field> = aggregate.columns.iter().map(|c| Field::new(c.name, arrow_type(c.ty), true)).collect();
-        return Ok(Arc::new(Schema::new(fields)));
+        return Ok((Arc::new(Schema::new(fields)), Vec::new()));
     }
     let mut added = Vec::new();
-    for c in absent_optional_columns(aggregate, |name| schema.field_with_name(name).is_ok())? {
+    let absent = absent_optional_columns(aggregate, |name| schema.field_with_name(name).is_ok())?;
+    for c in &absent {
         tracing::debug!(column = c.name, "optional column absent from the export; reading it as NULL");
         added.push(Field::new(c.name, arrow_type(c.ty), true));
     }
@@ -101,7 +105,7 @@ fn table_schema(aggregate: &'static Aggregate, delivery: &Delivery) -> Result<Sc
         fields.extend(added);
         schema = Schema::new_with_metadata(fields, schema.metadata().clone());
     }
-    Ok(Arc::new(schema))
+    Ok((Arc::new(schema), absent.iter().map(|c| c.name).collect()))
 }
 
 fn to_table(batches: &[RecordBatch], schema: &Schema) -> Result<Table, String> {
@@ -152,10 +156,11 @@ impl CurSource for EmbeddedSource {
         Ok(inputs)
     }
 
-    async fn query(&self, aggregate: &'static Aggregate, period: BillingPeriod) -> Result<QueryOutput, SourceError> {
+    async fn query(&self, query: Query<'_>, period: BillingPeriod) -> Result<QueryOutput, SourceError> {
+        let aggregate = query.aggregate;
         let bytes_before = self.root.store.bytes_read();
         let delivery = self.delivery(period).await?;
-        let schema = table_schema(aggregate, &delivery)?;
+        let (schema, absent_columns) = table_schema(aggregate, &delivery)?;
         let query_err = |e: datafusion::error::DataFusionError| SourceError::Query {
             aggregate: aggregate.name,
             reason: e.to_string(),
@@ -201,7 +206,7 @@ impl CurSource for EmbeddedSource {
             .map_err(query_err)?;
         ctx.register_table("cur", view.into_view()).map_err(query_err)?;
 
-        let df = ctx.sql(&aggregate.render("cur", period)).await.map_err(query_err)?;
+        let df = ctx.sql(&query.render("cur", period)).await.map_err(query_err)?;
         let out_schema: Schema = df.schema().as_arrow().clone();
         let started = std::time::Instant::now();
         let batches = df.collect().await.map_err(query_err)?;
@@ -219,6 +224,7 @@ impl CurSource for EmbeddedSource {
             table,
             rows_scanned: delivery.files.iter().map(|f| f.rows).sum(),
             bytes_read: self.root.store.bytes_read().saturating_sub(bytes_before),
+            absent_columns,
         })
     }
 }

@@ -14,7 +14,7 @@ pub mod store;
 use async_trait::async_trait;
 
 use crate::model::BillingPeriod;
-use crate::sql::{Aggregate, Table};
+use crate::sql::{Aggregate, Query, Table};
 
 /// What a source found out about a period's inputs before querying them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,8 @@ pub struct QueryOutput {
     pub rows_scanned: u64,
     /// Bytes fetched from the store (local or S3) while answering.
     pub bytes_read: u64,
+    /// Optional columns the export lacks, read as NULL.
+    pub absent_columns: Vec<&'static str>,
 }
 
 /// A billing data source.
@@ -52,7 +54,7 @@ pub trait CurSource: Send + Sync {
     async fn inspect(&self, period: BillingPeriod) -> Result<PeriodInputs, SourceError>;
 
     /// Runs one aggregate for a period.
-    async fn query(&self, aggregate: &'static Aggregate, period: BillingPeriod) -> Result<QueryOutput, SourceError>;
+    async fn query(&self, query: Query<'_>, period: BillingPeriod) -> Result<QueryOutput, SourceError>;
 }
 
 /// The optional columns of `aggregate` that the table lacks (`has` says which it has); a missing required

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 
+use crate::model::bedrock::BedrockLine;
 use crate::model::{BillingPeriod, KiroLine};
 
 /// A column an aggregate reads, and what to tell the user when the export lacks it.
@@ -75,11 +76,69 @@ pub static KIRO_LINES: Aggregate = Aggregate {
     ],
 };
 
-impl Aggregate {
+/// Amazon Bedrock line items (`bedrock_lines.sql`).
+pub static BEDROCK_LINES: Aggregate = Aggregate {
+    name: "bedrock_lines",
+    sql: include_str!("bedrock_lines.sql"),
+    columns: &[
+        required("line_item_product_code", SqlType::Varchar),
+        required("line_item_usage_type", SqlType::Varchar),
+        required("line_item_line_item_type", SqlType::Varchar),
+        required("line_item_usage_account_id", SqlType::Varchar),
+        required("line_item_usage_amount", SqlType::Double),
+        required("line_item_unblended_cost", SqlType::Double),
+        Column { name: IAM_PRINCIPAL, ty: SqlType::Varchar, optional: true, fix: IAM_PRINCIPAL_FIX },
+        Column { name: "tags", ty: SqlType::MapVarchar, optional: true, fix: ALL_COLUMNS },
+        Column { name: "product", ty: SqlType::MapVarchar, optional: true, fix: ALL_COLUMNS },
+        Column { name: "product_region_code", ty: SqlType::Varchar, optional: true, fix: ALL_COLUMNS },
+        Column { name: "product_usagetype", ty: SqlType::Varchar, optional: true, fix: ALL_COLUMNS },
+        Column { name: "product_product_family", ty: SqlType::Varchar, optional: true, fix: ALL_COLUMNS },
+        Column { name: "pricing_unit", ty: SqlType::Varchar, optional: true, fix: ALL_COLUMNS },
+        Column { name: "bill_billing_entity", ty: SqlType::Varchar, optional: true, fix: ALL_COLUMNS },
+    ],
+};
+
+/// The column that attributes Bedrock cost to the calling IAM principal.
+pub const IAM_PRINCIPAL: &str = "line_item_iam_principal";
+
+/// The Data Export setting that adds [`IAM_PRINCIPAL`].
+pub const IAM_PRINCIPAL_FIX: &str =
+    "enable IAM principal data in the Data Export's content settings (data from 2026-04-08 on)";
+
+/// One query: an aggregate and the keys of the `tags` map it reads (Bedrock's tag labels).
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a> {
+    pub aggregate: &'static Aggregate,
+    /// Validated tag keys (see [`valid_tag_key`]); only `bedrock_lines` reads them.
+    pub tag_keys: &'a [String],
+}
+
+impl Query<'_> {
     /// The SQL text for one engine: `table` must already be a safe, quoted reference.
     pub fn render(&self, table: &str, period: BillingPeriod) -> String {
-        // `BillingPeriod` only ever prints `YYYY-MM`, so it cannot carry a quote into the text.
-        self.sql.replace("{{table}}", table).replace("{{period}}", &period.to_string())
+        // `BillingPeriod` only ever prints `YYYY-MM`, and tag keys cannot hold a quote (`valid_tag_key`),
+        // so neither can end a string literal.
+        let columns: String =
+            self.tag_keys.iter().enumerate().map(|(i, k)| format!("tags['{k}'] AS tag_{i},\n  ")).collect();
+        let group: String = self.tag_keys.iter().map(|k| format!(",\n  tags['{k}']")).collect();
+        self.aggregate
+            .sql
+            .replace("{{table}}", table)
+            .replace("{{period}}", &period.to_string())
+            .replace("{{tag_columns}}\n  ", &columns)
+            .replace("{{tag_group}}", &group)
+    }
+}
+
+/// Why a tag key cannot go into a query: AWS tag keys are at most 128 characters of letters, digits,
+/// spaces and `_ . : / = + - @`; anything that could end a string literal is refused.
+pub fn valid_tag_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.chars().count() > 128 {
+        return Err(format!("tag key {key:?} must be 1 to 128 characters"));
+    }
+    match key.chars().find(|c| !(c.is_alphanumeric() || " _.:/=+-@".contains(*c))) {
+        Some(c) => Err(format!("tag key {key:?} has {c:?}; tag keys hold letters, digits, spaces and _.:/=+-@")),
+        None => Ok(()),
     }
 }
 
@@ -232,16 +291,85 @@ pub fn parse_kiro_lines(table: &Table) -> Result<Vec<KiroLine>, ResultError> {
     Ok(out)
 }
 
+/// Reads the rows of [`BEDROCK_LINES`] rendered with `tag_count` tag keys.
+pub fn parse_bedrock_lines(table: &Table, tag_count: usize) -> Result<Vec<BedrockLine>, ResultError> {
+    let c = Cols::new(BEDROCK_LINES.name, table);
+    let (account, region_code, region, principal, usage_type, model, name, unit, lit, amount, cost) = (
+        c.get("account_id")?,
+        c.get("product_region_code")?,
+        c.get("product_region")?,
+        c.get("principal")?,
+        c.get("usage_type")?,
+        c.get("product_model")?,
+        c.get("product_name")?,
+        c.get("pricing_unit")?,
+        c.get("line_item_type")?,
+        c.get("usage_amount")?,
+        c.get("unblended_cost")?,
+    );
+    let tags = (0..tag_count).map(|i| c.get(&format!("tag_{i}"))).collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::with_capacity(table.rows.len());
+    for (n, row) in table.rows.iter().enumerate() {
+        let text = |i: usize| row.get(i).cloned().flatten();
+        let number = |i: usize, name: &str| -> Result<Decimal, ResultError> {
+            text(i).map_or(Ok(Decimal::ZERO), |s| parse_decimal(&s).map_err(|e| c.err(n + 1, name, e)))
+        };
+        out.push(BedrockLine {
+            account_id: text(account).unwrap_or_default(),
+            product_region_code: text(region_code),
+            product_region: text(region),
+            principal: text(principal),
+            usage_type: text(usage_type),
+            product_model: text(model),
+            product_name: text(name),
+            pricing_unit: text(unit),
+            line_item_type: text(lit),
+            tags: tags.iter().map(|&i| text(i)).collect(),
+            usage_amount: number(amount, "usage_amount")?,
+            unblended_cost: number(cost, "unblended_cost")?,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn renders_only_table_and_period() {
-        let sql = KIRO_LINES.render("\"cur\".\"data\"", "2026-01".parse().unwrap());
+        let sql =
+            Query { aggregate: &KIRO_LINES, tag_keys: &[] }.render("\"cur\".\"data\"", "2026-01".parse().unwrap());
         assert!(sql.contains("FROM \"cur\".\"data\"\n"));
         assert!(sql.contains("billing_period = '2026-01'"));
         assert!(!sql.contains("{{"));
+    }
+
+    #[test]
+    fn renders_tag_keys_as_columns_and_groups() {
+        let keys = ["iamPrincipal/team".to_owned(), "iamPrincipal/cost-center".to_owned()];
+        let sql = Query { aggregate: &BEDROCK_LINES, tag_keys: &keys }.render("cur", "2026-05".parse().unwrap());
+        assert!(
+            sql.contains("tags['iamPrincipal/team'] AS tag_0,\n  tags['iamPrincipal/cost-center'] AS tag_1,\n  SUM(")
+        );
+        assert!(
+            sql.contains(
+                "line_item_line_item_type,\n  tags['iamPrincipal/team'],\n  tags['iamPrincipal/cost-center']\n"
+            )
+        );
+        let none = Query { aggregate: &BEDROCK_LINES, tag_keys: &[] }.render("cur", "2026-05".parse().unwrap());
+        assert!(none.contains("line_item_type,\n  SUM(") && none.trim_end().ends_with("line_item_line_item_type"));
+        assert!(!sql.contains("{{") && !none.contains("{{"));
+        assert_eq!(sql.matches("tags['iamPrincipal/team']").count(), 2, "once selected, once grouped:\n{sql}");
+    }
+
+    #[test]
+    fn tag_keys_cannot_break_out_of_a_literal() {
+        assert!(valid_tag_key("iamPrincipal/cost-center").is_ok());
+        assert!(valid_tag_key("user:Team Name@x=1+2.3").is_ok());
+        for bad in ["", "a'b", "a\\b", "a\nb", "a;b", &"k".repeat(129)] {
+            assert!(valid_tag_key(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -14,6 +14,14 @@ use crate::common::*;
 /// lines given on stdin.
 const SETUP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ministack_setup.py");
 
+#[test]
+fn the_documented_ddl_has_every_generated_column() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/athena-cur2-table.sql")).unwrap();
+    for (name, _) in CUR2_COLUMNS {
+        assert!(text.contains(&format!("`{name}`")), "deploy/athena-cur2-table.sql lacks {name}");
+    }
+}
+
 fn ddl(table: &str, location: &str, skip: &[&str]) -> String {
     let cols: Vec<String> = CUR2_COLUMNS
         .iter()
@@ -128,7 +136,16 @@ fn athena_gives_the_embedded_engines_metrics_value_for_value() {
         assert_eq!(x, y);
     }
     let s = parse(&athena);
-    close(value(&s, "kiro_exporter_athena_queries_total", &[("result", "succeeded")]), 1.0, "one query per refresh");
+    // One query per aggregate: kiro_lines and bedrock_lines.
+    close(value(&s, "kiro_exporter_athena_queries_total", &[("result", "succeeded")]), 2.0, "one query per aggregate");
+    // The Bedrock scenario came through Athena too (compared value for value above), tags and links included.
+    assert_eq!(all(&s, "bedrock_cost_usd", &[]).len(), 15);
+    close(
+        value(&s, "bedrock_cost_usd", &[("principal_name", "bob@example.com"), ("token_type", "cache_write")]),
+        0.75,
+        "bob's Marketplace cache writes on Athena",
+    );
+    close(value(&s, "kiro_exporter_bedrock_principal_data", &[]), 1.0, "principal column seen by Athena");
     assert!(value(&s, "kiro_exporter_athena_data_scanned_bytes_total", &[]) > 0.0);
     assert!(value(&s, "kiro_exporter_athena_estimated_cost_usd_total", &[]) > 0.0);
     // Without a pinned period the export's latest one is found through S3, as with the embedded engine.
@@ -186,7 +203,11 @@ fn unchanged_manifest_means_no_new_query_and_failures_keep_the_last_data() {
     };
     wait("ready", &|| std::net::TcpStream::connect(&addr).is_ok() && http_get(&addr, "/-/ready", &[]).0 == 200);
     wait("unchanged refreshes", &|| get("kiro_exporter_refreshes_total", &[("result", "unchanged")]) >= 3.0);
-    close(get("kiro_exporter_athena_queries_total", &[("result", "succeeded")]), 1.0, "still one query");
+    close(
+        get("kiro_exporter_athena_queries_total", &[("result", "succeeded")]),
+        2.0,
+        "still the first refresh's two queries",
+    );
 
     // A new delivery whose data the engine cannot read: the query fails, the last data stays.
     let up = Command::new(venv_tool("python"))

@@ -7,6 +7,7 @@ use std::path::Path;
 use kiro_exporter::identity::resolve::UserLabels;
 use kiro_exporter::metrics::exposition::{Format, encode, finish};
 use kiro_exporter::metrics::snapshot_families;
+use kiro_exporter::model::bedrock::{Amounts, BedrockKey, BedrockRow, BedrockRows, PrincipalType, TagLabel, TokenType};
 use kiro_exporter::model::kiro::UnattributedKey;
 use kiro_exporter::model::rightsizing::{IdleRule, analyse};
 use kiro_exporter::model::rows::build_rows;
@@ -70,7 +71,48 @@ fn snapshot() -> Snapshot {
         rows,
         duplicates,
         unresolved_users: Some(1),
+        bedrock: bedrock_rows(),
+        bedrock_tag_labels: TagLabel::defaults().iter().map(|t| t.label).collect(),
+        bedrock_principal_data: true,
         ..Snapshot::default()
+    }
+}
+
+/// Two Bedrock series: a linked IAM user with a tag, and a row without a principal (no tokens).
+fn bedrock_rows() -> BedrockRows {
+    let key = |principal: &str, kind, name: &str, model: &str, token_type, tags: [&str; 3]| BedrockKey {
+        account_id: "111111111111".into(),
+        region: "us-east-1".into(),
+        principal: principal.into(),
+        principal_type: kind,
+        principal_name: name.into(),
+        model: model.into(),
+        token_type,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+    };
+    BedrockRows {
+        rows: vec![
+            BedrockRow {
+                key: key(
+                    "arn:aws:iam::111111111111:user/alice",
+                    PrincipalType::User,
+                    "alice",
+                    "Claude4.6Sonnet",
+                    TokenType::CacheRead,
+                    ["", "", "1001"],
+                ),
+                user: "alice".into(),
+                team: "search".into(),
+                amounts: Amounts { cost_usd: d("0.15"), tokens: Some(d("500000")) },
+            },
+            BedrockRow {
+                key: key("", PrincipalType::Other, "", "Amazon Bedrock AgentCore", TokenType::Other, ["", "bot", ""]),
+                user: String::new(),
+                team: String::new(),
+                amounts: Amounts { cost_usd: d("0.895"), tokens: None },
+            },
+        ],
+        rolled_up_principals: 0,
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the report
 
 mod athena;
+mod bedrock;
 mod cli;
 mod common;
 mod format;

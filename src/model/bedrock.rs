@@ -1,0 +1,702 @@
+//! Amazon Bedrock cost and tokens per IAM principal, model and token class: pure rules over the rows of
+//! `bedrock_lines.sql`.
+//!
+//! - Principal: `line_item_iam_principal` as in CUR. An IAM user (`arn:aws:iam::A:user/NAME`, including
+//!   Bedrock API keys, `user/BedrockAPIKey-...`) has `principal_type="user"` and its user name; a role
+//!   session (`arn:aws:sts::A:assumed-role/ROLE/SESSION`) has `assumed-role` and the session name; anything
+//!   else (no principal, `root`, a role ARN) has `""` for both.
+//! - Session names ([`SessionNames`]): per-request session names (`BedrockAgentCore-<uuid>`) would make a
+//!   series per request. `emails-only` (the default) keeps sessions named like a person (an email) and
+//!   collapses the others to the role: principal `arn:aws:sts::A:assumed-role/ROLE`, name `ROLE`.
+//! - Model: `product['model']` when present; else the first-party usage type's model part
+//!   (`USE1-NovaLite-output-tokens` -> `NovaLite`); else the product name without ` (Amazon Bedrock Edition)`
+//!   (Marketplace models such as Claude).
+//! - Token class, by substring of the usage type in this order: cache read, cache write, input, output;
+//!   else `other`.
+//! - Tokens: usage amounts of `Usage`, `DiscountedUsage` and `SavingsPlanCoveredUsage` rows whose pricing
+//!   unit counts tokens, scaled by the unit (`1K tokens` x1,000, `1M tokens` and Marketplace `Units`
+//!   x1,000,000). Cost: unblended USD of every row, so credits, refunds and discounts net out.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rust_decimal::Decimal;
+
+use super::region::{region_from_usage_type, resolve_region};
+use super::rows::OTHER;
+use crate::identity::resolve::UserLabels;
+
+/// One row of `bedrock_lines.sql`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BedrockLine {
+    pub account_id: String,
+    pub product_region_code: Option<String>,
+    pub product_region: Option<String>,
+    pub principal: Option<String>,
+    pub usage_type: Option<String>,
+    pub product_model: Option<String>,
+    pub product_name: Option<String>,
+    pub pricing_unit: Option<String>,
+    pub line_item_type: Option<String>,
+    /// The configured tags' values, in the order of the tag labels.
+    pub tags: Vec<Option<String>>,
+    pub usage_amount: Decimal,
+    pub unblended_cost: Decimal,
+}
+
+/// What `principal_type` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PrincipalType {
+    User,
+    AssumedRole,
+    /// No principal, or one of another shape.
+    Other,
+}
+
+impl PrincipalType {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::AssumedRole => "assumed-role",
+            Self::Other => "",
+        }
+    }
+}
+
+/// A parsed principal ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub kind: PrincipalType,
+    /// IAM user name or role session name; `""` for other principals.
+    pub name: String,
+    /// The role of an assumed-role session.
+    pub role: Option<String>,
+    /// `arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE` for a session, the collapsed form.
+    pub role_arn: Option<String>,
+}
+
+/// Parses a principal ARN; anything unrecognised (including `""`) is [`PrincipalType::Other`].
+pub fn parse_principal(arn: &str) -> Principal {
+    let other = Principal { kind: PrincipalType::Other, name: String::new(), role: None, role_arn: None };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [prefix, partition, service, _region, account, resource] = parts.as_slice() else { return other };
+    if *prefix != "arn" || partition.is_empty() {
+        return other;
+    }
+    match (*service, resource.split_once('/')) {
+        ("iam", Some(("user", path))) => {
+            // Users may have a path (`user/division/alice`): the name is the last segment.
+            let name = path.rsplit('/').next().unwrap_or_default();
+            if name.is_empty() {
+                return other;
+            }
+            Principal { kind: PrincipalType::User, name: name.to_owned(), role: None, role_arn: None }
+        }
+        ("sts", Some(("assumed-role", rest))) => {
+            let Some((role, session)) = rest.split_once('/') else { return other };
+            if role.is_empty() || session.is_empty() {
+                return other;
+            }
+            Principal {
+                kind: PrincipalType::AssumedRole,
+                name: session.to_owned(),
+                role: Some(role.to_owned()),
+                role_arn: Some(format!("arn:{partition}:sts::{account}:assumed-role/{role}")),
+            }
+        }
+        _ => other,
+    }
+}
+
+/// Which role session names become labels (`--bedrock.session-names`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SessionNames {
+    /// Every session is its own principal.
+    Keep,
+    /// Every session is collapsed to its role.
+    Drop,
+    /// Sessions named like a person (an email address) are kept, the rest collapsed to the role.
+    #[default]
+    EmailsOnly,
+}
+
+/// `local@domain.tld`, without spaces: how federated sessions name a person.
+pub fn looks_like_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    let ok = |p: &str| !p.is_empty() && !p.contains(['@', ' ', '\t', '/']);
+    ok(local) && ok(domain) && domain.split('.').count() >= 2 && domain.split('.').all(|p| !p.is_empty())
+}
+
+/// The token class of a usage type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TokenType {
+    Input,
+    Output,
+    CacheRead,
+    CacheWrite,
+    Other,
+}
+
+impl TokenType {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Input => "input",
+            Self::Output => "output",
+            Self::CacheRead => "cache_read",
+            Self::CacheWrite => "cache_write",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Classifies a usage type by substring, in the documented order (cache read before input: Marketplace's
+/// `CacheReadInputTokenCount` names both).
+pub fn token_type(usage_type: &str) -> TokenType {
+    let u = usage_type.to_ascii_lowercase();
+    let any = |needles: &[&str]| needles.iter().any(|n| u.contains(n));
+    if any(&["cacheread", "cache-read", "cache_read"]) {
+        TokenType::CacheRead
+    } else if any(&["cachewrite", "cache-write", "cache_write"]) {
+        TokenType::CacheWrite
+    } else if u.contains("input") {
+        TokenType::Input
+    } else if u.contains("output") {
+        TokenType::Output
+    } else {
+        TokenType::Other
+    }
+}
+
+/// Tokens per unit of `line_item_usage_amount`, or `None` when the unit does not count tokens (hours,
+/// requests, images): those rows have a cost but no tokens. No unit at all counts tokens one by one when
+/// the usage type names tokens.
+pub fn tokens_per_unit(pricing_unit: Option<&str>, usage_type: &str) -> Option<Decimal> {
+    let unit = pricing_unit.map(|u| u.trim().to_ascii_lowercase()).unwrap_or_default();
+    let thousand = Decimal::from(1_000);
+    let million = Decimal::from(1_000_000);
+    match unit.as_str() {
+        "" => usage_type.to_ascii_lowercase().contains("token").then_some(Decimal::ONE),
+        // Marketplace models bill in Units of a million tokens.
+        "units" | "unit" => Some(million),
+        _ => {
+            let rest = unit.strip_suffix("tokens").or_else(|| unit.strip_suffix("token"))?.trim();
+            let (digits, suffix) = rest.split_at(rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len()));
+            let n = if digits.is_empty() { Decimal::ONE } else { digits.parse::<Decimal>().ok()? };
+            match suffix.trim() {
+                "" => Some(n),
+                "k" => Some(n * thousand),
+                "m" => Some(n * million),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Line item types whose usage amounts are usage (tokens); the others only net into cost.
+pub fn is_usage(line_item_type: &str) -> bool {
+    matches!(line_item_type, "Usage" | "DiscountedUsage" | "SavingsPlanCoveredUsage")
+}
+
+/// The model part of a first-party usage type (`USE1-Claude4.6Sonnet-input-tokens` -> `Claude4.6Sonnet`):
+/// the segments after the region prefix up to the first token-class segment. `None` for Marketplace usage
+/// types (`USE1-MP:...`) and usage types that name no token class.
+pub fn model_from_usage_type(usage_type: &str) -> Option<String> {
+    let rest = match usage_type.split_once('-') {
+        Some((_, rest)) if region_from_usage_type(usage_type).is_some() => rest,
+        _ => usage_type,
+    };
+    if rest.contains("MP:") {
+        return None;
+    }
+    let segments: Vec<&str> = rest.split('-').collect();
+    let stop = segments.iter().position(|s| {
+        let s = s.to_ascii_lowercase();
+        s.starts_with("input") || s.starts_with("output") || s.starts_with("cache") || s.contains("token")
+    })?;
+    let model = segments[..stop].join("-");
+    (!model.is_empty()).then_some(model)
+}
+
+/// The `model` label, in the documented order of sources.
+pub fn model_name(product_model: Option<&str>, usage_type: &str, product_name: Option<&str>) -> String {
+    fn present(s: Option<&str>) -> Option<&str> {
+        s.map(str::trim).filter(|s| !s.is_empty())
+    }
+    if let Some(m) = present(product_model) {
+        return m.to_owned();
+    }
+    if let Some(m) = model_from_usage_type(usage_type) {
+        return m;
+    }
+    present(product_name)
+        .map(|n| n.strip_suffix("(Amazon Bedrock Edition)").unwrap_or(n).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Labels of the Bedrock series other than tag labels; a tag label may not take one of these names
+/// (`team` is the exception: a `team` tag fills the `team` label).
+pub const FIXED_LABELS: &[&str] = &[
+    "billing_period",
+    "aws_account_id",
+    "aws_region",
+    "principal",
+    "principal_type",
+    "principal_name",
+    "user",
+    "model",
+    "token_type",
+];
+
+/// A label filled from a principal tag (`--bedrock.tag-label LABEL=TAG_KEY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagLabel {
+    /// A valid Prometheus label name (sanitised). Static like every other label name of the exposition
+    /// encoder; tag labels are parsed once from the configuration, so leaking the few bytes is bounded.
+    pub label: &'static str,
+    /// The key in CUR's `tags` map, e.g. `iamPrincipal/team`.
+    pub key: String,
+}
+
+impl TagLabel {
+    /// The defaults: `team`, `project` and `cost_center` from the `iamPrincipal/` tags.
+    pub fn defaults() -> Vec<Self> {
+        [
+            ("team", "iamPrincipal/team"),
+            ("project", "iamPrincipal/project"),
+            ("cost_center", "iamPrincipal/cost-center"),
+        ]
+        .into_iter()
+        .map(|(label, key)| Self { label, key: key.into() })
+        .collect()
+    }
+}
+
+/// A Prometheus label name from any text: other characters become `_`, a leading digit gets a `_`.
+pub fn sanitise_label_name(name: &str) -> String {
+    let mut out: String =
+        name.trim().chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+impl std::str::FromStr for TagLabel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (label, key) = s.split_once('=').ok_or_else(|| format!("{s:?} is not LABEL=TAG_KEY"))?;
+        let label = sanitise_label_name(label);
+        if label.is_empty() || label.starts_with("__") {
+            return Err(format!("{s:?}: the label name must not be empty or start with __"));
+        }
+        if FIXED_LABELS.contains(&label.as_str()) {
+            return Err(format!("{s:?}: {label} is already a label of the Bedrock series"));
+        }
+        let key = key.trim();
+        crate::sql::valid_tag_key(key)?;
+        Ok(Self { label: Box::leak(label.into_boxed_str()), key: key.to_owned() })
+    }
+}
+
+/// Parses `--bedrock.tag-label` values; none given means [`TagLabel::defaults`].
+pub fn tag_labels(values: &[String]) -> Result<Vec<TagLabel>, String> {
+    if values.is_empty() {
+        return Ok(TagLabel::defaults());
+    }
+    let mut out: Vec<TagLabel> = Vec::new();
+    for v in values {
+        let t: TagLabel = v.parse()?;
+        if out.iter().any(|o| o.label == t.label) {
+            return Err(format!("label {} is mapped twice", t.label));
+        }
+        out.push(t);
+    }
+    Ok(out)
+}
+
+/// One exported Bedrock series, before user and team labels.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BedrockKey {
+    pub account_id: String,
+    pub region: String,
+    pub principal: String,
+    pub principal_type: PrincipalType,
+    pub principal_name: String,
+    pub model: String,
+    pub token_type: TokenType,
+    /// Values of the tag labels, `""` when absent.
+    pub tags: Vec<String>,
+}
+
+/// Cost and tokens of a series.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Amounts {
+    pub cost_usd: Decimal,
+    /// `None` when none of the series' rows is priced in tokens.
+    pub tokens: Option<Decimal>,
+}
+
+/// Sums the lines into series.
+pub fn aggregate(lines: &[BedrockLine], sessions: SessionNames) -> BTreeMap<BedrockKey, Amounts> {
+    let mut out: BTreeMap<BedrockKey, Amounts> = BTreeMap::new();
+    for l in lines {
+        let arn = l.principal.as_deref().map(str::trim).unwrap_or_default();
+        let p = parse_principal(arn);
+        let collapse = match sessions {
+            SessionNames::Keep => false,
+            SessionNames::Drop => true,
+            SessionNames::EmailsOnly => !looks_like_email(&p.name),
+        };
+        let (principal, name) = match (&p.role, &p.role_arn) {
+            (Some(role), Some(role_arn)) if collapse => (role_arn.clone(), role.clone()),
+            _ => (arn.to_owned(), p.name.clone()),
+        };
+        let usage_type = l.usage_type.as_deref().unwrap_or_default();
+        let key = BedrockKey {
+            account_id: l.account_id.clone(),
+            // The row's own region first (Bedrock has no profile region like Kiro).
+            region: resolve_region(
+                l.product_region_code.as_deref().or(l.product_region.as_deref()),
+                Some(usage_type),
+                None,
+            ),
+            principal,
+            principal_type: p.kind,
+            principal_name: name,
+            model: model_name(l.product_model.as_deref(), usage_type, l.product_name.as_deref()),
+            token_type: token_type(usage_type),
+            tags: l.tags.iter().map(|t| t.clone().unwrap_or_default()).collect(),
+        };
+        let acc = out.entry(key).or_default();
+        acc.cost_usd += l.unblended_cost;
+        if let Some(scale) = tokens_per_unit(l.pricing_unit.as_deref(), usage_type) {
+            let tokens = acc.tokens.get_or_insert(Decimal::ZERO);
+            if is_usage(l.line_item_type.as_deref().unwrap_or_default()) {
+                *tokens += l.usage_amount * scale;
+            }
+        }
+    }
+    out
+}
+
+/// An exported series with its person labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BedrockRow {
+    pub key: BedrockKey,
+    /// The linked Identity Center user's `user` label, `""` when not linked.
+    pub user: String,
+    /// The `team` tag when the principal has one, else the linked user's team, else `""`.
+    pub team: String,
+    pub amounts: Amounts,
+}
+
+/// The exported Bedrock rows and how many principals were rolled up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BedrockRows {
+    pub rows: Vec<BedrockRow>,
+    pub rolled_up_principals: usize,
+}
+
+/// Builds the rows: `link` finds the Identity Center user a principal name belongs to; `team_tag` is the
+/// index of the tag label named `team`, whose value beats the linked user's team. `max_principals` keeps
+/// the principals with the most cost and sums the others into `principal="__other__"` per account, region,
+/// model, token class, team and tags, so every sum stays exact.
+pub fn build_rows(
+    series: BTreeMap<BedrockKey, Amounts>,
+    link: impl Fn(&str) -> Option<UserLabels>,
+    team_tag: Option<usize>,
+    max_principals: Option<usize>,
+) -> BedrockRows {
+    let mut rows: Vec<BedrockRow> = series
+        .into_iter()
+        .map(|(key, amounts)| {
+            let linked = (key.principal_type != PrincipalType::Other && !key.principal_name.is_empty())
+                .then(|| link(&key.principal_name))
+                .flatten();
+            let tag_team = team_tag.and_then(|i| key.tags.get(i)).filter(|t| !t.is_empty()).cloned();
+            let team = tag_team.or_else(|| linked.as_ref().map(|u| u.team.clone())).unwrap_or_default();
+            BedrockRow { user: linked.map(|u| u.user).unwrap_or_default(), team, key, amounts }
+        })
+        .collect();
+    let Some(max) = max_principals else { return BedrockRows { rows, rolled_up_principals: 0 } };
+
+    let mut per_principal: HashMap<&str, Decimal> = HashMap::new();
+    for r in &rows {
+        *per_principal.entry(r.key.principal.as_str()).or_default() += r.amounts.cost_usd;
+    }
+    let mut ranked: Vec<(&str, Decimal)> = per_principal.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let kept: BTreeSet<String> = ranked.iter().take(max).map(|(p, _)| (*p).to_owned()).collect();
+    let rolled_up_principals = ranked.len().saturating_sub(kept.len());
+    if rolled_up_principals == 0 {
+        return BedrockRows { rows, rolled_up_principals };
+    }
+
+    let mut other: BTreeMap<(BedrockKey, String), Amounts> = BTreeMap::new();
+    rows.retain(|r| {
+        if kept.contains(&r.key.principal) {
+            return true;
+        }
+        let key = BedrockKey {
+            principal: OTHER.into(),
+            principal_type: PrincipalType::Other,
+            principal_name: OTHER.into(),
+            ..r.key.clone()
+        };
+        let acc = other.entry((key, r.team.clone())).or_default();
+        acc.cost_usd += r.amounts.cost_usd;
+        if let Some(t) = r.amounts.tokens {
+            *acc.tokens.get_or_insert(Decimal::ZERO) += t;
+        }
+        false
+    });
+    rows.extend(other.into_iter().map(|((key, team), amounts)| BedrockRow { key, user: String::new(), team, amounts }));
+    BedrockRows { rows, rolled_up_principals }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testutil::d;
+
+    #[test]
+    fn tag_labels_are_validated_and_sanitised() {
+        let t: TagLabel = "cost-center=iamPrincipal/cost-center".parse().unwrap();
+        assert_eq!((t.label, t.key.as_str()), ("cost_center", "iamPrincipal/cost-center"));
+        assert_eq!("1st.team = iamPrincipal/team".parse::<TagLabel>().unwrap().label, "_1st_team");
+        assert_eq!("team=iamPrincipal/team".parse::<TagLabel>().unwrap().label, "team");
+        for bad in ["team", "=iamPrincipal/team", "__x=k", "model=iamPrincipal/model", "user=k", "t=a'b", "t="] {
+            assert!(bad.parse::<TagLabel>().is_err(), "{bad}");
+        }
+        assert_eq!(tag_labels(&[]).unwrap(), TagLabel::defaults());
+        assert_eq!(
+            TagLabel::defaults().iter().map(|t| t.label).collect::<Vec<_>>(),
+            ["team", "project", "cost_center"]
+        );
+        assert!(tag_labels(&["a=x".into(), "a=y".into()]).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn principals_of_every_shape() {
+        let p = parse_principal("arn:aws:iam::123456789012:user/alice");
+        assert_eq!((p.kind, p.name.as_str(), p.role), (PrincipalType::User, "alice", None));
+        let p = parse_principal("arn:aws:iam::123456789012:user/BedrockAPIKey-234s");
+        assert_eq!((p.kind, p.name.as_str()), (PrincipalType::User, "BedrockAPIKey-234s"));
+        let p = parse_principal("arn:aws:iam::123456789012:user/division/eng/bob");
+        assert_eq!(p.name, "bob");
+        let p = parse_principal("arn:aws:sts::123456789012:assumed-role/Role-1/session-123");
+        assert_eq!(p.kind, PrincipalType::AssumedRole);
+        assert_eq!(p.name, "session-123");
+        assert_eq!(p.role.as_deref(), Some("Role-1"));
+        assert_eq!(p.role_arn.as_deref(), Some("arn:aws:sts::123456789012:assumed-role/Role-1"));
+        let p = parse_principal("arn:aws:sts::123456789012:assumed-role/Okta-Dev/user@acme.org");
+        assert_eq!(p.name, "user@acme.org");
+        let p = parse_principal("arn:aws-cn:sts::123456789012:assumed-role/R/s");
+        assert_eq!(p.role_arn.as_deref(), Some("arn:aws-cn:sts::123456789012:assumed-role/R"));
+        for odd in [
+            "",
+            "alice",
+            "arn:aws:iam::123456789012:root",
+            "arn:aws:iam::123456789012:role/App",
+            "arn:aws:iam::123456789012:user/",
+            "arn:aws:sts::123456789012:assumed-role/RoleOnly",
+            "arn:aws:sts::123456789012:assumed-role//s",
+            "arn::iam::1:user/x",
+            "arn:aws:iam",
+        ] {
+            assert_eq!(parse_principal(odd).kind, PrincipalType::Other, "{odd}");
+            assert_eq!(parse_principal(odd).name, "", "{odd}");
+        }
+    }
+
+    #[test]
+    fn email_like_session_names() {
+        assert!(looks_like_email("user@acme.org"));
+        assert!(looks_like_email("first.last@eu.acme.co.uk"));
+        for no in
+            ["BedrockAgentCore-0f8d2c1e-1111-4a2b-9c3d-222222222222", "user@", "@acme.org", "a@b", "a@b.", "a b@c.d"]
+        {
+            assert!(!looks_like_email(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn token_classes_in_the_documented_order() {
+        for (ut, t) in [
+            ("USE1-Claude4.6Sonnet-input-tokens", TokenType::Input),
+            ("USE1-NovaLite-output-tokens", TokenType::Output),
+            ("USE1-Claude4Sonnet-input-tokens-cross-region-global-batch", TokenType::Input),
+            ("USE1-Claude4.6Sonnet-cache-read-input-token-count", TokenType::CacheRead),
+            ("USE1-Claude4.6Sonnet-cache-write-input-token-count", TokenType::CacheWrite),
+            ("USE1-MP:USE1_InputTokenCount-Units", TokenType::Input),
+            ("USE1-MP:USE1_OutputTokenCount-Units", TokenType::Output),
+            ("USE1-MP:USE1_CacheReadInputTokenCount-Units", TokenType::CacheRead),
+            ("USE1-MP:USE1_CacheWriteInputTokenCount-Units", TokenType::CacheWrite),
+            ("USE1-MP:USE1_CacheWrite1hInputTokenCount-Units", TokenType::CacheWrite),
+            ("USE1-MP:USE1_input_tokens_standard-Units", TokenType::Input),
+            ("USE1-MP:USE1_cache_read_input_tokens-Units", TokenType::CacheRead),
+            ("USE1-AgentCore-Runtime-vCPU-Hours", TokenType::Other),
+            ("", TokenType::Other),
+        ] {
+            assert_eq!(token_type(ut), t, "{ut}");
+        }
+    }
+
+    #[test]
+    fn units_scale_to_tokens() {
+        let ut = "USE1-NovaLite-input-tokens";
+        assert_eq!(tokens_per_unit(Some("1K tokens"), ut), Some(d("1000")));
+        assert_eq!(tokens_per_unit(Some("1M tokens"), ut), Some(d("1000000")));
+        assert_eq!(tokens_per_unit(Some("Units"), "USE1-MP:USE1_InputTokenCount-Units"), Some(d("1000000")));
+        assert_eq!(tokens_per_unit(Some("tokens"), ut), Some(d("1")));
+        assert_eq!(tokens_per_unit(Some(" 1k Tokens "), ut), Some(d("1000")));
+        assert_eq!(tokens_per_unit(None, ut), Some(d("1")));
+        assert_eq!(tokens_per_unit(None, "USE1-AgentCore-Runtime-vCPU-Hours"), None);
+        assert_eq!(tokens_per_unit(Some("Hrs"), ut), None);
+        assert_eq!(tokens_per_unit(Some("Images"), ut), None);
+        assert_eq!(tokens_per_unit(Some("1G tokens"), ut), None);
+    }
+
+    #[test]
+    fn model_from_product_usage_type_or_product_name() {
+        assert_eq!(
+            model_name(Some("Claude Sonnet 4.6"), "USE1-Claude4.6Sonnet-input-tokens", None),
+            "Claude Sonnet 4.6"
+        );
+        assert_eq!(model_name(Some(" "), "USE1-NovaLite-output-tokens", None), "NovaLite");
+        assert_eq!(model_name(None, "USE1-Claude4.6Sonnet-input-tokens", None), "Claude4.6Sonnet");
+        assert_eq!(
+            model_name(None, "EUC1-Claude4Sonnet-input-tokens-cross-region-global-batch", None),
+            "Claude4Sonnet"
+        );
+        assert_eq!(model_name(None, "USE1-Claude4.6Sonnet-cache-read-input-token-count", None), "Claude4.6Sonnet");
+        assert_eq!(model_name(None, "USE1-Llama3-2-1B-input-tokens", None), "Llama3-2-1B");
+        assert_eq!(model_name(None, "NovaPro-input-tokens", None), "NovaPro");
+        assert_eq!(
+            model_name(None, "USE1-MP:USE1_InputTokenCount-Units", Some("Claude Sonnet 4.6 (Amazon Bedrock Edition)")),
+            "Claude Sonnet 4.6"
+        );
+        assert_eq!(
+            model_name(None, "USE1-AgentCore-Runtime-vCPU-Hours", Some("Amazon Bedrock AgentCore")),
+            "Amazon Bedrock AgentCore"
+        );
+        assert_eq!(model_name(None, "", None), "");
+    }
+
+    fn line(principal: &str, usage_type: &str, unit: &str, lit: &str, amount: &str, cost: &str) -> BedrockLine {
+        BedrockLine {
+            account_id: "111111111111".into(),
+            product_region_code: Some("us-east-1".into()),
+            principal: (!principal.is_empty()).then(|| principal.into()),
+            usage_type: Some(usage_type.into()),
+            pricing_unit: Some(unit.into()),
+            line_item_type: Some(lit.into()),
+            tags: vec![None],
+            usage_amount: d(amount),
+            unblended_cost: d(cost),
+            ..BedrockLine::default()
+        }
+    }
+
+    #[test]
+    fn sums_cost_over_all_types_and_tokens_over_usage_only() {
+        let alice = "arn:aws:iam::111111111111:user/alice";
+        let ut = "USE1-NovaLite-input-tokens";
+        let lines = [
+            line(alice, ut, "1K tokens", "Usage", "10", "0.6"),
+            line(alice, ut, "1K tokens", "SavingsPlanCoveredUsage", "2.5", "0.15"),
+            line(alice, ut, "1K tokens", "DiscountedUsage", "0.5", "0.03"),
+            line(alice, ut, "1K tokens", "Credit", "0", "-0.5"),
+            line(alice, ut, "1K tokens", "Refund", "1", "-0.06"),
+        ];
+        let s = aggregate(&lines, SessionNames::EmailsOnly);
+        assert_eq!(s.len(), 1);
+        let (k, a) = s.iter().next().unwrap();
+        assert_eq!(
+            (k.principal.as_str(), k.principal_type, k.principal_name.as_str()),
+            (alice, PrincipalType::User, "alice")
+        );
+        assert_eq!((k.model.as_str(), k.token_type, k.region.as_str()), ("NovaLite", TokenType::Input, "us-east-1"));
+        assert_eq!(a.cost_usd, d("0.22"));
+        assert_eq!(a.tokens, Some(d("13000")));
+    }
+
+    #[test]
+    fn session_names_keep_drop_and_emails_only() {
+        let ut = "USE1-NovaLite-output-tokens";
+        let lines = [
+            line(
+                "arn:aws:sts::111111111111:assumed-role/App/BedrockAgentCore-0f8d2c1e",
+                ut,
+                "1K tokens",
+                "Usage",
+                "1",
+                "1",
+            ),
+            line(
+                "arn:aws:sts::111111111111:assumed-role/App/BedrockAgentCore-9a7b6c5d",
+                ut,
+                "1K tokens",
+                "Usage",
+                "2",
+                "2",
+            ),
+            line("arn:aws:sts::111111111111:assumed-role/Okta/dana@acme.org", ut, "1K tokens", "Usage", "4", "4"),
+        ];
+        let names = |mode| -> Vec<(String, String)> {
+            aggregate(&lines, mode).into_keys().map(|k| (k.principal, k.principal_name)).collect()
+        };
+        assert_eq!(
+            names(SessionNames::EmailsOnly),
+            [
+                ("arn:aws:sts::111111111111:assumed-role/App".to_owned(), "App".to_owned()),
+                ("arn:aws:sts::111111111111:assumed-role/Okta/dana@acme.org".to_owned(), "dana@acme.org".to_owned()),
+            ]
+        );
+        assert_eq!(names(SessionNames::Keep).len(), 3);
+        assert_eq!(
+            names(SessionNames::Drop),
+            [
+                ("arn:aws:sts::111111111111:assumed-role/App".to_owned(), "App".to_owned()),
+                ("arn:aws:sts::111111111111:assumed-role/Okta".to_owned(), "Okta".to_owned()),
+            ]
+        );
+        let collapsed = aggregate(&lines, SessionNames::EmailsOnly);
+        assert_eq!(collapsed.values().next().unwrap().cost_usd, d("3"));
+    }
+
+    #[test]
+    fn links_people_prefers_the_team_tag_and_rolls_up_exactly() {
+        let ut = "USE1-NovaLite-input-tokens";
+        let mut tagged = line("arn:aws:iam::111111111111:user/alice", ut, "1K tokens", "Usage", "1", "5");
+        tagged.tags = vec![Some("ml".into())];
+        let lines = [
+            tagged,
+            line("arn:aws:iam::111111111111:user/bob", ut, "1K tokens", "Usage", "1", "3"),
+            line("arn:aws:iam::111111111111:user/svc", ut, "1K tokens", "Usage", "2", "1"),
+            line("", ut, "1K tokens", "Usage", "3", "2"),
+        ];
+        let link = |name: &str| {
+            matches!(name, "alice" | "bob").then(|| UserLabels {
+                user_id: format!("id-{name}"),
+                user: format!("{name}@acme.org"),
+                team: "platform".into(),
+            })
+        };
+        let rows = build_rows(aggregate(&lines, SessionNames::EmailsOnly), link, Some(0), None);
+        let by_name: HashMap<&str, &BedrockRow> =
+            rows.rows.iter().map(|r| (r.key.principal_name.as_str(), r)).collect();
+        assert_eq!((by_name["alice"].user.as_str(), by_name["alice"].team.as_str()), ("alice@acme.org", "ml"));
+        assert_eq!((by_name["bob"].user.as_str(), by_name["bob"].team.as_str()), ("bob@acme.org", "platform"));
+        assert_eq!((by_name["svc"].user.as_str(), by_name["svc"].team.as_str()), ("", ""));
+        assert_eq!(by_name[""].key.principal, "");
+
+        let capped = build_rows(aggregate(&lines, SessionNames::EmailsOnly), link, Some(0), Some(2));
+        assert_eq!(capped.rolled_up_principals, 2);
+        let total: Decimal = capped.rows.iter().map(|r| r.amounts.cost_usd).sum();
+        assert_eq!(total, d("11"));
+        let other: Vec<&BedrockRow> = capped.rows.iter().filter(|r| r.key.principal == OTHER).collect();
+        assert_eq!(other.len(), 1);
+        assert_eq!(other[0].amounts, Amounts { cost_usd: d("3"), tokens: Some(d("5000")) });
+    }
+}
