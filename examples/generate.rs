@@ -3,9 +3,11 @@
 //! ```text
 //! cargo run --release --example generate -- OUT_DIR [--rows N] [--users N] [--period YYYY-MM]
 //!     [--credits-rows-per-day N] [--chunk-rows N] [--seed N] [--no-manifest] [--no-previous]
+//!     [--activity-report]
 //! ```
 //! Defaults are the committed sample (`sample/cur`); the benchmark month is
-//! `--rows 2000000 --users 2000 --credits-rows-per-day 2 --chunk-rows 500000`.
+//! `--rows 2000000 --users 2000 --credits-rows-per-day 2 --chunk-rows 500000`. `--activity-report` also
+//! writes the hand-made Kiro user activity report set under `OUT_DIR/activity`.
 
 use std::process::ExitCode;
 
@@ -14,6 +16,7 @@ use kiro_exporter::generate::{Options, write_export};
 fn main() -> ExitCode {
     let mut opts = Options::sample();
     let mut out = None;
+    let mut activity = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
                 "--period" => opts.period = value("--period")?.parse().map_err(|e| format!("--period: {e}"))?,
                 "--no-manifest" => opts.manifest = false,
                 "--no-previous" => opts.previous_period = false,
+                "--activity-report" => activity = true,
                 s if !s.starts_with("--") && out.is_none() => out = Some(s.to_owned()),
                 s => return Err(format!("unknown argument {s}")),
             }
@@ -44,11 +48,19 @@ fn main() -> ExitCode {
     }
     let Some(out) = out else {
         eprintln!(
-            "usage: generate OUT_DIR [--rows N] [--users N] [--period YYYY-MM] [--credits-rows-per-day N] [--chunk-rows N] [--seed N] [--no-manifest] [--no-previous]"
+            "usage: generate OUT_DIR [--rows N] [--users N] [--period YYYY-MM] [--credits-rows-per-day N] [--chunk-rows N] [--seed N] [--no-manifest] [--no-previous] [--activity-report]"
         );
         return ExitCode::from(64);
     };
-    match write_export(std::path::Path::new(&out), &opts) {
+    let written = write_export(std::path::Path::new(&out), &opts).and_then(|s| {
+        if activity {
+            let dir = std::path::Path::new(&out).join("activity");
+            kiro_exporter::generate::activity::write_reports(&dir, opts.period)?;
+            println!("wrote the activity report set under {}", dir.display());
+        }
+        Ok(s)
+    });
+    match written {
         Ok(s) => {
             println!(
                 "wrote {} rows ({} Kiro) in {} files under {out}; users file {}",

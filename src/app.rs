@@ -21,6 +21,7 @@ use crate::metrics::exposition::Format;
 use crate::metrics::{Families, RefreshResult, SelfMetrics, render};
 use crate::refresh::{RefreshError, Refresher, error_chain};
 use crate::snapshot::Snapshot;
+use crate::sources::activity::ActivitySource;
 use crate::sources::athena::AthenaSource;
 use crate::sources::embedded::EmbeddedSource;
 use crate::sources::kiro_cli::{self, CliMonitor};
@@ -77,7 +78,15 @@ async fn refresher(
 ) -> anyhow::Result<Option<(Refresher, Option<Arc<dyn Families>>)>> {
     let Some(source_config) = &config.source else { return Ok(None) };
     let opened = open_source(config, source_config).await?;
-    Ok(Some((Refresher::new(opened.source, identity.clone(), config, metrics.clone()), opened.metrics)))
+    let activity = match &config.activity_report {
+        Some(location) => Some(ActivitySource::new(
+            store::open(location, &config.s3)
+                .await
+                .with_context(|| format!("opening the activity report at {}", location.display()))?,
+        )),
+        None => None,
+    };
+    Ok(Some((Refresher::new(opened.source, activity, identity.clone(), config, metrics.clone()), opened.metrics)))
 }
 
 /// The identity directories: Identity Center first, then the users file (which overrides it).

@@ -173,6 +173,15 @@ pub struct Args {
     #[arg(long = "kiro.plan", env = "KIRO_EXPORTER_KIRO_PLAN", value_name = "PLAN", value_delimiter = ',')]
     pub plans: Vec<String>,
 
+    /// Kiro's user activity report: the folder that holds AWSLogs/ (s3://bucket/prefix or a local copy).
+    /// Its per-user credits replace the bill's where it has the user.
+    #[arg(
+        long = "kiro.activity-report.path",
+        env = "KIRO_EXPORTER_KIRO_ACTIVITY_REPORT_PATH",
+        value_name = "PATH|URL"
+    )]
+    pub activity_report_path: Option<String>,
+
     /// Label filled from a principal tag, LABEL=TAG_KEY, repeatable (default: team=iamPrincipal/team,
     /// project=iamPrincipal/project, cost_center=iamPrincipal/cost-center).
     #[arg(
@@ -342,6 +351,8 @@ pub struct Config {
     pub plans: PlanCatalog,
     pub idle: IdleRule,
     pub bedrock: BedrockConfig,
+    /// Kiro's user activity report (`--kiro.activity-report.path`).
+    pub activity_report: Option<Location>,
     pub listen_address: SocketAddr,
     pub telemetry_path: String,
     pub log_level: LogLevel,
@@ -513,6 +524,17 @@ impl Args {
                 .map_err(|e| invalid(format!("--bedrock.tag-label: {e}")))?,
             session_names: self.bedrock_session_names,
         };
+        let activity_report = self
+            .activity_report_path
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| Location::parse(p).map_err(|e| invalid(format!("--kiro.activity-report.path: {e}"))))
+            .transpose()?;
+        if activity_report.is_some() && source.is_none() {
+            return Err(invalid(
+                "--kiro.activity-report.path adds to the bill: set --cur.path or --athena.* as well".into(),
+            ));
+        }
         let listen_address = parse_listen_address(&self.listen_address).ok_or_else(|| {
             invalid(format!("--web.listen-address: {:?} is not HOST:PORT or :PORT", self.listen_address))
         })?;
@@ -539,6 +561,7 @@ impl Args {
             plans: PlanCatalog::with_overrides(&plans, overage),
             idle: IdleRule { idle_credits, idle_after_days: self.idle_after },
             bedrock,
+            activity_report,
             listen_address,
             telemetry_path: self.telemetry_path,
             log_level: self.log_level,

@@ -14,11 +14,13 @@ use crate::config::{BedrockConfig, Config};
 use crate::identity::resolve::LabelRules;
 use crate::identity::{Directory, IdentityError, IdentityMonitor};
 use crate::metrics::{RefreshResult, SelfMetrics};
+use crate::model::activity::{apply, summarise};
 use crate::model::bedrock::{self, BedrockLine};
 use crate::model::rightsizing::{IdleRule, analyse};
 use crate::model::rows::build_rows;
 use crate::model::{BillingPeriod, KiroLine, PlanCatalog, build_report};
 use crate::snapshot::{PeriodSelection, Snapshot};
+use crate::sources::activity::{ActivityError, ActivitySource};
 use crate::sources::{CurSource, SourceError};
 use crate::sql::{
     BEDROCK_LINES, IAM_PRINCIPAL, IAM_PRINCIPAL_FIX, KIRO_LINES, Query, parse_bedrock_lines, parse_kiro_lines,
@@ -31,6 +33,8 @@ pub enum RefreshError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Activity(#[from] ActivityError),
     #[error("refresh did not finish within {}", humantime::format_duration(*.0))]
     Timeout(Duration),
 }
@@ -41,6 +45,7 @@ impl RefreshError {
         match self {
             Self::Source(_) => "cur",
             Self::Identity(_) => "identity",
+            Self::Activity(_) => "activity_report",
             Self::Timeout(_) => "refresh",
         }
     }
@@ -50,6 +55,7 @@ impl RefreshError {
         match self {
             Self::Source(e) => e.kind(),
             Self::Identity(e) => e.kind(),
+            Self::Activity(e) => e.kind(),
             Self::Timeout(_) => "timeout",
         }
     }
@@ -94,6 +100,7 @@ struct Cached {
 /// Builds snapshots from a source; holds the query cache between refreshes.
 pub struct Refresher {
     source: Arc<dyn CurSource>,
+    activity: Option<ActivitySource>,
     identity: Arc<IdentityMonitor>,
     rules: LabelRules,
     max_users: Option<usize>,
@@ -111,12 +118,14 @@ pub struct Refresher {
 impl Refresher {
     pub fn new(
         source: Arc<dyn CurSource>,
+        activity: Option<ActivitySource>,
         identity: Arc<IdentityMonitor>,
         config: &Config,
         metrics: Arc<SelfMetrics>,
     ) -> Self {
         Self {
             source,
+            activity,
             identity,
             rules: config.identity.rules.clone(),
             max_users: config.max_users,
@@ -221,7 +230,25 @@ impl Refresher {
             }
         }
 
-        let report = build_report(&lines.kiro, &self.plans, period);
+        let mut report = build_report(&lines.kiro, &self.plans, period);
+        let activity_last_date = match &self.activity {
+            None => None,
+            Some(src) => {
+                let (rows, changed) = src.read(period).await?;
+                if changed && result == RefreshResult::Unchanged {
+                    result = RefreshResult::Success;
+                }
+                let activity = summarise(&rows, period, &self.plans);
+                if changed {
+                    tracing::info!(
+                        %period, rows = rows.len(), replaced = activity.replaced_rows,
+                        licences = activity.licences.len(), "read the activity report"
+                    );
+                }
+                apply(&mut report, &activity, &self.plans);
+                Some(activity.last_date)
+            }
+        };
         let rightsizing = analyse(&report, period, now, &self.plans, self.idle);
         {
             let mut warned = self.warned_tiers.lock().unwrap_or_else(|e| e.into_inner());
@@ -266,6 +293,7 @@ impl Refresher {
             bedrock,
             bedrock_tag_labels: self.bedrock.tag_labels.iter().map(|t| t.label).collect(),
             bedrock_principal_data: lines.principal_column,
+            activity_last_date,
             ..Snapshot::default()
         };
         Ok((Arc::new(snapshot), result))

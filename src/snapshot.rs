@@ -56,6 +56,8 @@ pub struct Snapshot {
     pub bedrock_tag_labels: Vec<&'static str>,
     /// Whether the export has `line_item_iam_principal` (Bedrock cost per principal).
     pub bedrock_principal_data: bool,
+    /// The activity report's latest `Date` per (account, region); `None` when no report is configured.
+    pub activity_last_date: Option<std::collections::BTreeMap<(String, String), i64>>,
     pub rendered: Rendered,
 }
 

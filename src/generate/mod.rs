@@ -7,6 +7,7 @@
 //! user), `bulk_users` more Kiro users with daily usage, and non-Kiro rows of other services up to `rows`.
 //! The same options always give byte-identical files.
 
+pub mod activity;
 pub mod bedrock;
 pub mod columns;
 pub mod scenario;

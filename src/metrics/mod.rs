@@ -64,6 +64,26 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
         "kiro_plan_savings_usd",
         "USD a month saved by switching to kiro_recommended_plan_info's plan, for the projected credits (0 when the current plan is cheapest).",
     );
+    let mut reported = gauge(
+        "kiro_credits_used_reported",
+        "Kiro credits used in the period per Kiro's user activity report (licences the report has).",
+    );
+    let mut billed = gauge(
+        "kiro_credits_used_billed",
+        "Kiro credits used in the period per the CUR bill (Credits rows of type Usage); below _reported when the bill missed some.",
+    );
+    let mut cap =
+        gauge("kiro_overage_cap_credits", "Overage cap in credits on the licence's latest day in the activity report.");
+    let mut cap_on = gauge(
+        "kiro_overage_enabled",
+        "1 if overage is enabled for the licence on its latest day in the activity report, else 0.",
+    );
+    let mut messages = gauge(
+        "kiro_messages",
+        "Messages in the period per client and model, from the activity report's <model>_messages columns.",
+    );
+    let mut conversations =
+        gauge("kiro_chat_conversations", "Chat conversations in the period per client, from the activity report.");
     let mut idle = gauge(
         "kiro_idle_seat",
         "1 for a seat with fewer than --kiro.idle-credits credits once --kiro.idle-after days are billed, else 0 (a count for user=\"__other__\").",
@@ -110,6 +130,43 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
         if let Some(n) = row.idle_seats {
             idle.push(labels(), f64::from(n));
         }
+        if s.activity_last_date.is_some() {
+            billed.push(labels(), num(l.credits_billed));
+        }
+        if let Some(r) = &l.reported {
+            reported.push(labels(), num(r.credits_used));
+            if let Some(c) = r.overage_cap {
+                cap.push(labels(), num(c));
+            }
+            if let Some(on) = r.overage_enabled {
+                cap_on.push(labels(), if on { 1.0 } else { 0.0 });
+            }
+            for ((client, model), n) in &r.messages {
+                let mut lb = labels();
+                lb.push(("client", client.clone()));
+                lb.push(("model", model.clone()));
+                messages.push(lb, num(*n));
+            }
+            for (client, n) in &r.conversations {
+                let mut lb = labels();
+                lb.push(("client", client.clone()));
+                conversations.push(lb, num(*n));
+            }
+        }
+    }
+    let mut report_fresh = gauge(
+        "kiro_activity_report_last_date_timestamp_seconds",
+        "Start of the latest Date in Kiro's user activity report for the period, per account and region: how far the report reaches.",
+    );
+    for ((account, region), t) in s.activity_last_date.iter().flatten() {
+        report_fresh.push(
+            vec![
+                ("billing_period", period.clone()),
+                ("aws_account_id", account.clone()),
+                ("aws_region", region.clone()),
+            ],
+            *t as f64,
+        );
     }
     let mut duplicates = gauge(
         "kiro_duplicate_licences",
@@ -190,6 +247,13 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
         recommended,
         savings,
         idle,
+        reported,
+        billed,
+        cap,
+        cap_on,
+        messages,
+        conversations,
+        report_fresh,
         duplicates,
         unattributed,
         fresh,

@@ -66,6 +66,30 @@ pub struct Licence {
     pub other_cost_usd: BTreeMap<String, Decimal>,
     /// Credits used per day of the period (0-based day index), for projections.
     pub daily_credits: BTreeMap<u32, Decimal>,
+    /// Credits the bill shows (`credits_used` is the activity report's figure when it has the licence).
+    pub credits_billed: Decimal,
+    /// What the activity report says, when it is configured and has the licence.
+    pub reported: Option<Box<super::activity::Reported>>,
+}
+
+impl Licence {
+    /// A licence with nothing billed: plan unknown, no seat, zero credits and costs.
+    pub fn empty(key: LicenceKey) -> Self {
+        Self {
+            key,
+            plan: PLAN_UNKNOWN.to_owned(),
+            has_seat: false,
+            credits_used: Decimal::ZERO,
+            plan_credits: None,
+            overage_credits: None,
+            subscription_cost_usd: Decimal::ZERO,
+            credits_cost_usd: Decimal::ZERO,
+            other_cost_usd: BTreeMap::new(),
+            daily_credits: BTreeMap::new(),
+            credits_billed: Decimal::ZERO,
+            reported: None,
+        }
+    }
 }
 
 /// Kiro cost without a user (discounts, tax, ...), per account and line item type.
@@ -85,6 +109,8 @@ pub struct KiroReport {
     pub last_usage_end: Option<i64>,
     /// Tier texts that are not configured plans (logged once by the caller).
     pub unknown_tiers: BTreeSet<String>,
+    /// End of the activity report's latest day (Unix seconds), when the report is merged in.
+    pub activity_reach: Option<i64>,
 }
 
 const OP_SEAT: &str = "monthly-subscription";
@@ -210,6 +236,8 @@ pub fn build_report(lines: &[KiroLine], plans: &PlanCatalog, period: BillingPeri
             credits_cost_usd: acc.credits_cost,
             other_cost_usd: acc.other_cost,
             daily_credits: acc.daily,
+            credits_billed: acc.credits_used,
+            reported: None,
         });
     }
     report

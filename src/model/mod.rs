@@ -3,6 +3,7 @@
 //! Nothing here touches the network, the clock or the file system, so every rule is unit-tested with
 //! hand-computed values.
 
+pub mod activity;
 pub mod bedrock;
 pub mod kiro;
 pub mod period;

@@ -169,7 +169,8 @@ pub fn analyse(
     plans: &PlanCatalog,
     idle: IdleRule,
 ) -> RightSizing {
-    let coverage = Coverage::of(period, report.last_usage_end, now);
+    // The activity report may reach further than the bill; its days are in the daily credits then.
+    let coverage = Coverage::of(period, report.last_usage_end.max(report.activity_reach), now);
     RightSizing {
         signals: report.licences.iter().map(|l| signals(l, coverage, plans, idle)).collect(),
         duplicates: duplicate_licences(&report.licences).into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
@@ -299,6 +300,8 @@ mod tests {
             credits_cost_usd: Decimal::ZERO,
             other_cost_usd: BTreeMap::new(),
             daily_credits: BTreeMap::new(),
+            credits_billed: d(used),
+            reported: None,
         }
     }
 

@@ -93,20 +93,12 @@ pub fn build_rows(
         let key = (l.key.account_id.clone(), l.key.region.clone(), l.plan.clone(), row.labels.team.clone());
         let acc = other.entry(key).or_insert_with(|| Row {
             licence: Licence {
-                key: LicenceKey {
+                plan: l.plan.clone(),
+                ..Licence::empty(LicenceKey {
                     account_id: l.key.account_id.clone(),
                     region: l.key.region.clone(),
                     user_id: OTHER.into(),
-                },
-                plan: l.plan.clone(),
-                has_seat: false,
-                credits_used: Decimal::ZERO,
-                plan_credits: None,
-                overage_credits: None,
-                subscription_cost_usd: Decimal::ZERO,
-                credits_cost_usd: Decimal::ZERO,
-                other_cost_usd: BTreeMap::new(),
-                daily_credits: BTreeMap::new(),
+                })
             },
             labels: UserLabels { user_id: OTHER.into(), user: OTHER.into(), team: row.labels.team.clone() },
             projected: Decimal::ZERO,
@@ -117,6 +109,10 @@ pub fn build_rows(
         let m = &mut acc.licence;
         m.has_seat |= l.has_seat;
         m.credits_used += l.credits_used;
+        m.credits_billed += l.credits_billed;
+        if let Some(r) = &l.reported {
+            m.reported.get_or_insert_with(Default::default).add_sums(r);
+        }
         m.plan_credits = add_opt(m.plan_credits, l.plan_credits);
         m.overage_credits = add_opt(m.overage_credits, l.overage_credits);
         m.subscription_cost_usd += l.subscription_cost_usd;

@@ -5,6 +5,7 @@
 //! of a period look like right now (a fingerprint, so an unchanged delivery is not queried again), and the
 //! result of one aggregate's SQL for a period.
 
+pub mod activity;
 pub mod athena;
 pub mod embedded;
 pub mod export;

@@ -7,6 +7,7 @@ use std::path::Path;
 use kiro_exporter::identity::resolve::UserLabels;
 use kiro_exporter::metrics::exposition::{Format, encode, finish};
 use kiro_exporter::metrics::snapshot_families;
+use kiro_exporter::model::activity::Reported;
 use kiro_exporter::model::bedrock::{Amounts, BedrockKey, BedrockRow, BedrockRows, PrincipalType, TagLabel, TokenType};
 use kiro_exporter::model::kiro::UnattributedKey;
 use kiro_exporter::model::rightsizing::{IdleRule, analyse};
@@ -34,6 +35,8 @@ fn snapshot() -> Snapshot {
             credits_cost_usd: d(credits),
             other_cost_usd: BTreeMap::new(),
             daily_credits: [(9, used)].into_iter().collect(),
+            credits_billed: used,
+            reported: None,
         }
     };
     let mut other = licence("u-3", "unknown", "42.42", None, "0", "0");
@@ -52,6 +55,7 @@ fn snapshot() -> Snapshot {
         .collect(),
         last_usage_end: Some(1_791_676_800), // 2026-10-11T00:00:00Z
         unknown_tiers: Default::default(),
+        activity_reach: None,
     };
     let labels = |id: &str| match id {
         "u-1" => UserLabels { user_id: id.into(), user: "alice".into(), team: "search".into() },
@@ -61,6 +65,18 @@ fn snapshot() -> Snapshot {
     let period = "2026-10".parse().unwrap();
     // Mid-month: the bill covers 10 days; the projection extrapolates the last 7 of them.
     let now = chrono::DateTime::parse_from_rfc3339("2026-10-12T08:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    // u-1 is in the activity report too: it used more than the bill shows.
+    let mut report = report;
+    report.licences[0].credits_used = d("1100");
+    report.licences[0].overage_credits = Some(d("100"));
+    report.licences[0].reported = Some(Box::new(Reported {
+        credits_used: d("1100"),
+        overage_cap: Some(d("1000")),
+        overage_enabled: Some(true),
+        messages: [(("KIRO_IDE".to_owned(), "auto".to_owned()), d("12"))].into_iter().collect(),
+        conversations: [("KIRO_IDE".to_owned(), d("3"))].into_iter().collect(),
+        ..Reported::default()
+    }));
     let rightsizing = analyse(&report, period, now, &PlanCatalog::default(), IdleRule::default());
     let rows = build_rows(&report, &rightsizing, labels, None);
     let duplicates = rightsizing.duplicates.iter().map(|(id, n)| (id.clone(), labels(id), *n)).collect();
@@ -74,6 +90,9 @@ fn snapshot() -> Snapshot {
         bedrock: bedrock_rows(),
         bedrock_tag_labels: TagLabel::defaults().iter().map(|t| t.label).collect(),
         bedrock_principal_data: true,
+        activity_last_date: Some(
+            [(("111111111111".to_owned(), "us-east-1".to_owned()), 1_791_590_400)].into_iter().collect(),
+        ),
         ..Snapshot::default()
     }
 }

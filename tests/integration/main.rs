@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the report
 
+mod activity;
 mod athena;
 mod bedrock;
 mod cli;

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::common::*;
 
-const UPLOAD: &str = r#"
+pub(crate) const UPLOAD: &str = r#"
 import os, sys, boto3
 endpoint, bucket, prefix, root = sys.argv[1:5]
 s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
@@ -23,7 +23,7 @@ print(n)
 "#;
 
 /// The emulator settings with the S3-specific endpoint variable instead of the general one.
-fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
     aws_env(endpoint)
         .into_iter()
         .map(|(k, v)| if k == "AWS_ENDPOINT_URL" { ("AWS_ENDPOINT_URL_S3", v) } else { (k, v) })
