@@ -1,0 +1,430 @@
+"""Writes the Grafana dashboards in dashboards/ (Grafana JSON, schemaVersion 39).
+
+    python3 scripts/gen_dashboards.py            # rewrite dashboards/*.json
+    python3 scripts/gen_dashboards.py --check    # exit 1 if a committed dashboard differs
+
+The panels are declared here, once, and laid out on Grafana's 24-column grid in order; edit this file
+rather than the JSON (scripts/test-observability runs --check). Every query reads the Prometheus data
+source chosen in the `datasource` variable, and uses only series kiro-exporter exports (the live check in
+scripts/test-observability runs each one against a Prometheus that scraped the exporter and requires data).
+"""
+import json
+import os
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+DS = {"type": "prometheus", "uid": "${datasource}"}
+# The labels that identify a licence (the per-user Kiro series); joins between them use these.
+LICENCE = "billing_period, aws_account_id, aws_region, user_id"
+KIRO_COST = '{__name__=~"kiro_(subscription|credits|other)_cost_usd"}'
+KIRO_COST_ALL = '{__name__=~"kiro_(subscription|credits|other|unattributed)_cost_usd"}'
+# Label columns hidden in tables: Grafana's own and the scrape target's.
+HIDDEN = ["Time", "__name__", "job", "instance", "billing_period"]
+
+
+def q(expr, legend="", ref=None, fmt=None, instant=False):
+    t = {"datasource": DS, "expr": expr, "legendFormat": legend, "refId": ref or "A"}
+    if fmt:
+        t["format"] = fmt
+    if instant:
+        t["instant"] = True
+        t["range"] = False
+    else:
+        t["range"] = True
+    return t
+
+
+def thresholds(*steps):
+    """steps: (value, colour) pairs after the base colour green."""
+    return {"mode": "absolute", "steps": [{"color": "green", "value": None}]
+            + [{"color": c, "value": v} for v, c in steps]}
+
+
+def stat(title, expr, unit="none", desc="", legend="", steps=(), mappings=None, text_mode="auto", decimals=None, w=4, h=4):
+    defaults = {"unit": unit, "color": {"mode": "thresholds"}, "thresholds": thresholds(*steps), "mappings": mappings or []}
+    if decimals is not None:
+        defaults["decimals"] = decimals
+    return {
+        "type": "stat", "title": title, "description": desc, "w": w, "h": h,
+        "targets": [q(expr, legend, instant=True)],
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                    "colorMode": "value", "graphMode": "none", "justifyMode": "auto", "orientation": "auto",
+                    "textMode": text_mode, "wideLayout": True, "showPercentChange": False},
+    }
+
+
+def timeseries(title, targets, unit="none", desc="", w=12, h=8, stack=False):
+    return {
+        "type": "timeseries", "title": title, "description": desc, "w": w, "h": h,
+        "targets": [q(e, l, ref=chr(65 + i)) for i, (e, l) in enumerate(targets)],
+        "fieldConfig": {"defaults": {"unit": unit, "custom": {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10,
+                                                               "showPoints": "never", "spanNulls": True,
+                                                               "stacking": {"mode": "normal" if stack else "none", "group": "A"}},
+                                     "color": {"mode": "palette-classic"}}, "overrides": []},
+        "options": {"legend": {"displayMode": "table", "placement": "right", "showLegend": True, "calcs": ["lastNotNull"]},
+                    "tooltip": {"mode": "multi", "sort": "desc"}},
+    }
+
+
+def bargauge(title, expr, legend, unit="none", desc="", steps=(), w=8, h=8, max_=None):
+    defaults = {"unit": unit, "color": {"mode": "thresholds"}, "thresholds": thresholds(*steps), "min": 0}
+    if max_ is not None:
+        defaults["max"] = max_
+    return {
+        "type": "bargauge", "title": title, "description": desc, "w": w, "h": h,
+        "targets": [q(expr, legend, instant=True)],
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": {"displayMode": "gradient", "orientation": "horizontal", "showUnfilled": True, "valueMode": "color",
+                    "namePlacement": "left", "sizing": "auto", "minVizHeight": 16, "maxVizHeight": 300,
+                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
+    }
+
+
+def table(title, columns, desc="", w=12, h=8, hide=(), sort=None):
+    """columns: (expr, column name, unit) per query, merged on their labels into one row per series."""
+    targets = [q(e, "", ref=chr(65 + i), fmt="table", instant=True) for i, (e, _, _) in enumerate(columns)]
+    if len(columns) == 1:
+        rename = {"Value": columns[0][1]}
+    else:
+        rename = {f"Value #{chr(65 + i)}": name for i, (_, name, _) in enumerate(columns)}
+    overrides = [{"matcher": {"id": "byName", "options": name},
+                  "properties": [{"id": "unit", "value": unit}]} for _, name, unit in columns]
+    transformations = []
+    if len(columns) > 1:
+        transformations.append({"id": "merge", "options": {}})
+    transformations.append({"id": "organize", "options": {
+        "excludeByName": {k: True for k in list(HIDDEN) + list(hide)}, "indexByName": {}, "renameByName": rename}})
+    sort_by = [{"displayName": sort or columns[0][1], "desc": True}]
+    return {
+        "type": "table", "title": title, "description": desc, "w": w, "h": h,
+        "targets": targets, "transformations": transformations,
+        "fieldConfig": {"defaults": {"custom": {"align": "auto", "filterable": True}}, "overrides": overrides},
+        "options": {"showHeader": True, "cellHeight": "sm", "footer": {"show": False, "reducer": ["sum"], "fields": ""},
+                    "sortBy": sort_by},
+    }
+
+
+def row(title):
+    return {"type": "row", "title": title}
+
+
+UP_DOWN = [{"type": "value", "options": {"0": {"text": "down", "color": "red", "index": 0},
+                                         "1": {"text": "up", "color": "green", "index": 1}}}]
+OK_FAILED = [{"type": "value", "options": {"0": {"text": "failed", "color": "red", "index": 0},
+                                           "1": {"text": "ok", "color": "green", "index": 1}}}]
+YES_NO = [{"type": "value", "options": {"0": {"text": "no", "color": "orange", "index": 0},
+                                        "1": {"text": "yes", "color": "green", "index": 1}}}]
+
+
+def datasource_var():
+    return {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
+            "current": {}, "hide": 0, "includeAll": False, "multi": False, "options": [], "refresh": 1, "regex": ""}
+
+
+def query_var(name, label, query, multi=False):
+    v = {"name": name, "label": label, "type": "query", "datasource": DS, "definition": query,
+         "query": {"qryType": 1, "query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+         "current": {}, "hide": 0, "includeAll": multi, "multi": multi, "options": [], "refresh": 2,
+         "regex": "", "sort": 1}
+    if multi:
+        v["allValue"] = ".*"
+        v["current"] = {"selected": True, "text": ["All"], "value": ["$__all"]}
+    return v
+
+
+def layout(items):
+    """Places panels left to right, wrapping at 24 columns; a row starts a new line."""
+    panels, x, y, line_h, pid = [], 0, 0, 0, 1
+    for it in items:
+        it = dict(it)
+        if it["type"] == "row":
+            y += line_h
+            x, line_h = 0, 0
+            it.update({"id": pid, "collapsed": False, "panels": [], "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}})
+            y += 1
+        else:
+            w, h = it.pop("w"), it.pop("h")
+            if x + w > 24:
+                y += line_h
+                x, line_h = 0, 0
+            it.update({"id": pid, "datasource": DS, "gridPos": {"h": h, "w": w, "x": x, "y": y}})
+            x += w
+            line_h = max(line_h, h)
+        pid += 1
+        panels.append(it)
+    return panels
+
+
+def dashboard(uid, title, desc, variables, items, time_from="now-30d"):
+    return {
+        "annotations": {"list": [{"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+                                  "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
+                                  "name": "Annotations & Alerts", "type": "dashboard"}]},
+        "description": desc,
+        "editable": True,
+        "fiscalYearStartMonth": 0,
+        "graphTooltip": 1,
+        "id": None,
+        "links": [{"asDropdown": True, "icon": "external link", "includeVars": False, "keepTime": True,
+                   "tags": ["kiro-exporter"], "targetBlank": False, "title": "kiro-exporter", "type": "dashboards"}],
+        "panels": layout(items),
+        "refresh": "5m",
+        "schemaVersion": 39,
+        "tags": ["kiro-exporter"],
+        "templating": {"list": [datasource_var()] + variables},
+        "time": {"from": time_from, "to": "now"},
+        "timepicker": {},
+        "timezone": "utc",
+        "title": title,
+        "uid": uid,
+        "version": 1,
+        "weekStart": "",
+    }
+
+
+def overview():
+    return dashboard("kiro-overview", "Kiro overview",
+                     "Kiro credits, plans and cost per user and team from the AWS bill (kiro-exporter).", [], [
+        row("Billing period and freshness"),
+        stat("Billing period", "kiro_exporter_billing_period_info", legend="{{billing_period}} ({{selection}})",
+             text_mode="name", desc="The month shown and why: current, latest (the current month has no data yet) or pinned."),
+        stat("Bill reaches", "max(kiro_cur_data_last_usage_timestamp_seconds) * 1000", unit="dateTimeFromNow",
+             desc="End of the latest Kiro credits usage in the CUR export."),
+        stat("Bill age", "time() - max(kiro_cur_data_last_usage_timestamp_seconds)", unit="dtdurations",
+             steps=((172800, "orange"),), desc="How far the bill lags; KiroBillingDataStale fires past 2 days."),
+        stat("Snapshot age", "max(kiro_exporter_snapshot_age_seconds)", unit="dtdurations", steps=((7200, "orange"),),
+             desc="Time since the exporter last refreshed the data successfully."),
+        stat("Activity report age", "time() - max(kiro_activity_report_last_date_timestamp_seconds)", unit="dtdurations",
+             steps=((172800, "orange"),), desc="Time since the latest day in the Kiro user activity report."),
+        stat("Potential savings", "sum(kiro_plan_savings_usd)", unit="currencyUSD",
+             desc="USD a month saved if every user switched to the recommended plan."),
+
+        row("Credits and cost"),
+        stat("Credits used", "sum(kiro_credits_used)", decimals=0),
+        stat("Plan credits", "sum(kiro_plan_credits)", decimals=0, desc="Credits included in the users' plans."),
+        stat("Overage credits", "sum(kiro_overage_credits)", decimals=0, steps=((1, "orange"),)),
+        stat("Overage cost", "sum(kiro_credits_cost_usd)", unit="currencyUSD",
+             desc="Credits cost billed so far (the credits beyond the plans)."),
+        stat("Seat cost", "sum(kiro_subscription_cost_usd)", unit="currencyUSD", desc="Seat (subscription) cost billed so far."),
+        stat("Kiro cost", f"sum({KIRO_COST_ALL})", unit="currencyUSD",
+             desc="Everything Kiro billed so far: seats, credits, other operations, discounts and tax."),
+        stat("Users over plan", "count(kiro_overage_credits > 0) or vector(0)", steps=((1, "orange"),)),
+        stat("Users near the limit", "count(kiro_plan_used_ratio >= 0.8) or vector(0)", steps=((1, "orange"),),
+             desc="Licences that used 80% of their plan or more."),
+        stat("Idle seats", "sum(kiro_idle_seat)", steps=((1, "orange"),)),
+        stat("Duplicate licences", "count(kiro_duplicate_licences >= 2) or vector(0)", steps=((1, "orange"),),
+             desc="Users who hold a seat in more than one profile or account."),
+        stat("Credits the bill missed", "sum(kiro_credits_used_reported) - sum(kiro_credits_used_billed)", decimals=0,
+             desc="Credits in the user activity report that the bill does not show (yet)."),
+        stat("Seats", 'count(kiro_credits_used{plan!="unknown"})', desc="Licences with a seat."),
+        timeseries("Credits used vs plan, by plan", [("sum by (plan) (kiro_credits_used)", "{{plan}} used"),
+                                                     ("sum by (plan) (kiro_plan_credits)", "{{plan}} included")]),
+        timeseries("Credits used vs plan, by team", [("sum by (team) (kiro_credits_used)", "{{team}} used"),
+                                                     ("sum by (team) (kiro_plan_credits)", "{{team}} included")]),
+        bargauge("Plan used, by team",
+                 "sort_desc(sum by (team) (kiro_credits_used and kiro_plan_credits) / sum by (team) (kiro_plan_credits))",
+                 "{{team}}", unit="percentunit", steps=((0.8, "orange"), (1, "red")), max_=1.5,
+                 desc="Credits used over the credits included, for the licences on a configured plan."),
+        bargauge("Seats by plan", 'sort_desc(count by (plan) (kiro_credits_used{plan!="unknown"}))', "{{plan}}"),
+        bargauge("Cost by team", f"sort_desc(sum by (team) ({KIRO_COST}))", "{{team}}", unit="currencyUSD"),
+
+        row("Users"),
+        table("Top users by credits", [("topk(20, kiro_credits_used)", "Credits used", "none")], hide=["user_id"]),
+        table("Over plan", [("kiro_overage_credits > 0", "Overage credits", "none"),
+                            (f"kiro_credits_cost_usd and on ({LICENCE}) kiro_overage_credits > 0", "Overage cost", "currencyUSD"),
+                            (f"kiro_plan_used_ratio and on ({LICENCE}) kiro_overage_credits > 0", "Plan used", "percentunit")],
+              hide=["user_id"], desc="Licences over their plan's credits, with the credits cost billed so far."),
+        table("Near the limit", [("kiro_plan_used_ratio >= 0.8", "Plan used", "percentunit")], w=8, hide=["user_id"]),
+        table("Projected over the plan", [("kiro_credits_projected > kiro_plan_credits", "Projected credits", "none")], w=8,
+              hide=["user_id"], desc="Month-end projection (last 7 billed days) above the plan's credits."),
+        table("Recommended plan changes",
+              [(f"(kiro_plan_savings_usd > 0) * on ({LICENCE}) group_left (recommended_plan) kiro_recommended_plan_info",
+                "Savings a month", "currencyUSD")], w=8, hide=["user_id"],
+              desc="The cheapest priced plan for the projected credits, where it differs from the current one."),
+        table("Idle seats", [("kiro_idle_seat > 0", "Idle", "none"),
+                             (f"kiro_subscription_cost_usd and on ({LICENCE}) kiro_idle_seat > 0", "Seat cost", "currencyUSD")],
+              hide=["user_id"], sort="Seat cost"),
+        table("Duplicate licences", [("kiro_duplicate_licences >= 2", "Licences", "none")], hide=["user_id"]),
+
+        row("Activity report"),
+        table("Reported vs billed credits", [("kiro_credits_used_reported", "Reported", "none"),
+                                             ("kiro_credits_used_billed", "Billed", "none"),
+                                             ("kiro_credits_used_reported - kiro_credits_used_billed", "Missing from the bill", "none")],
+              w=24, hide=["user_id"], sort="Missing from the bill",
+              desc="Credits in the Kiro user activity report against the credits in the bill, per licence."),
+        timeseries("Messages by model and client", [("sum by (model, client) (kiro_messages)", "{{model}} / {{client}}")]),
+        timeseries("Chat conversations by client", [("sum by (client) (kiro_chat_conversations)", "{{client}}")]),
+        table("Overage settings", [("kiro_overage_enabled", "Overage enabled", "none"),
+                                   ("kiro_overage_cap_credits", "Overage cap (credits)", "none")], w=24),
+    ])
+
+
+def team():
+    t = 'team="$team"'
+    return dashboard("kiro-team", "Kiro per team", "One team's Kiro credits, plans and projections (kiro-exporter).",
+                     [query_var("team", "Team", "label_values(kiro_credits_used, team)")], [
+        row("Team $team"),
+        stat("Members", f"count(count by (user_id) (kiro_credits_used{{{t}}}))"),
+        stat("Credits used", f"sum(kiro_credits_used{{{t}}})", decimals=0),
+        stat("Plan used", f"sum(kiro_credits_used{{{t}}} and kiro_plan_credits) / sum(kiro_plan_credits{{{t}}})",
+             unit="percentunit", steps=((0.8, "orange"), (1, "red"))),
+        stat("Overage credits", f"sum(kiro_overage_credits{{{t}}})", decimals=0, steps=((1, "orange"),)),
+        stat("Projected overage", f"sum(clamp_min(kiro_credits_projected{{{t}}} - kiro_plan_credits{{{t}}}, 0))", decimals=0,
+             steps=((1, "orange"),), desc="Credits over the plans at the end of the month, at the pace of the last 7 billed days."),
+        stat("Kiro cost", f'sum({{__name__=~"kiro_(subscription|credits|other)_cost_usd",{t}}})', unit="currencyUSD"),
+        table("Members", [
+            (f"kiro_credits_used{{{t}}}", "Credits used", "none"),
+            (f"kiro_plan_credits{{{t}}}", "Plan credits", "none"),
+            (f"kiro_plan_used_ratio{{{t}}}", "Plan used", "percentunit"),
+            (f"kiro_credits_projected{{{t}}}", "Projected", "none"),
+            (f"kiro_overage_credits{{{t}}}", "Overage credits", "none"),
+            (f"kiro_credits_cost_usd{{{t}}}", "Credits cost", "currencyUSD"),
+            (f"kiro_subscription_cost_usd{{{t}}}", "Seat cost", "currencyUSD"),
+            (f"kiro_idle_seat{{{t}}}", "Idle", "none"),
+        ], w=24, h=10, hide=["user_id", "team"], desc="Each member's licences: credits against the plan, projection and cost."),
+        bargauge("Plan used per member", f"sort_desc(kiro_plan_used_ratio{{{t}}})", "{{user}} ({{plan}})", unit="percentunit",
+                 steps=((0.8, "orange"), (1, "red")), max_=1.5, w=12, h=10),
+        bargauge("Projected vs plan per member", f"sort_desc(kiro_credits_projected{{{t}}} / kiro_plan_credits{{{t}}})",
+                 "{{user}} ({{plan}})", unit="percentunit", steps=((0.8, "orange"), (1, "red")), max_=1.5, w=12, h=10),
+        timeseries("Credits used per member", [(f"kiro_credits_used{{{t}}}", "{{user}} ({{plan}})")]),
+        timeseries("Overage credits per member", [(f"kiro_overage_credits{{{t}}}", "{{user}} ({{plan}})")]),
+        table("Recommended plans", [
+            (f"kiro_plan_savings_usd{{{t}}} * on ({LICENCE}) group_left (recommended_plan) kiro_recommended_plan_info",
+             "Savings a month", "currencyUSD")], w=12, hide=["user_id", "team"]),
+        table("Duplicate licences", [(f"kiro_duplicate_licences{{{t}}}", "Licences", "none")], w=12, hide=["user_id", "team"]),
+    ])
+
+
+def bedrock():
+    f = 'team=~"$team"'
+    return dashboard("kiro-bedrock", "Bedrock spend",
+                     "Amazon Bedrock cost from the AWS bill by team, IAM principal, model and token type (kiro-exporter).",
+                     [query_var("team", "Team", "label_values(bedrock_cost_usd, team)", multi=True)], [
+        row("Bedrock this month"),
+        stat("Bedrock spend", f"sum(bedrock_cost_usd{{{f}}})", unit="currencyUSD"),
+        stat("Tokens", f"sum(bedrock_tokens{{{f}}})", unit="short"),
+        stat("Principals", f"count(count by (principal) (bedrock_cost_usd{{{f}}}))"),
+        stat("Spend linked to people", f'sum(bedrock_cost_usd{{{f},user!=""}})', unit="currencyUSD",
+             desc="Cost of principals linked to an Identity Center user."),
+        stat("IAM principal data", "max(kiro_exporter_bedrock_principal_data)", mappings=YES_NO, steps=((1, "green"),),
+             desc="Whether the export has line_item_iam_principal (Data Exports: include caller identity)."),
+        stat("Models", f"count(count by (model) (bedrock_cost_usd{{{f}}}))"),
+        timeseries("Spend by team", [(f"sum by (team) (bedrock_cost_usd{{{f}}})", "{{team}}")], unit="currencyUSD",
+                   desc="Month-to-date cost; the team is the principal's tag, else the linked user's team."),
+        bargauge("Spend by model", f"sort_desc(sum by (model) (bedrock_cost_usd{{{f}}}))", "{{model}}", unit="currencyUSD", w=12),
+        table("Top principals", [(f"topk(20, sum by (principal_type, principal_name, user, team) (bedrock_cost_usd{{{f}}}))",
+                                  "Cost", "currencyUSD")]),
+        bargauge("Spend by token type", f"sort_desc(sum by (token_type) (bedrock_cost_usd{{{f}}}))", "{{token_type}}",
+                 unit="currencyUSD", w=6),
+        table("Tokens by model and type", [(f"sum by (model, token_type) (bedrock_tokens{{{f}}})", "Tokens", "short")], w=6),
+        table("Spend by project and cost center",
+              [(f"sum by (project, cost_center) (bedrock_cost_usd{{{f}}})", "Cost", "currencyUSD")]),
+        table("Spend by account and region",
+              [(f"sum by (aws_account_id, aws_region) (bedrock_cost_usd{{{f}}})", "Cost", "currencyUSD")]),
+        row("Per person: Kiro and Bedrock"),
+        table("Kiro and Bedrock cost per person", [
+            (f"sum by (user) ({KIRO_COST}) and on (user) sum by (user) (bedrock_cost_usd{{{f},user!=\"\"}})", "Kiro", "currencyUSD"),
+            (f"sum by (user) (bedrock_cost_usd{{{f},user!=\"\"}})", "Bedrock", "currencyUSD"),
+            (f"sum by (user) ({KIRO_COST}) + on (user) sum by (user) (bedrock_cost_usd{{{f},user!=\"\"}})", "Total", "currencyUSD"),
+        ], w=24, h=10, sort="Total",
+              desc="People whose Bedrock principals are linked to their Identity Center user: Kiro seats and credits plus Bedrock."),
+    ])
+
+
+def health():
+    i = 'instance=~"$instance"'
+    return dashboard("kiro-exporter-health", "kiro-exporter health",
+                     "Refreshes, errors, durations, Athena usage and the identity directory of kiro-exporter.",
+                     [query_var("instance", "Instance", "label_values(kiro_exporter_build_info, instance)", multi=True)], [
+        row("State"),
+        stat("Up", f'up{{job=~".*kiro.*",{i}}}', legend="{{instance}}", mappings=UP_DOWN),
+        stat("Last refresh", f"kiro_exporter_last_refresh_success{{{i}}}", legend="{{instance}}", mappings=OK_FAILED),
+        stat("Snapshot age", f"kiro_exporter_snapshot_age_seconds{{{i}}}", legend="{{instance}}", unit="dtdurations",
+             steps=((7200, "orange"),)),
+        stat("Since last success", f"time() - kiro_exporter_last_success_timestamp_seconds{{{i}}}", legend="{{instance}}",
+             unit="dtdurations", steps=((7200, "orange"),)),
+        stat("Version", f"kiro_exporter_build_info{{{i}}}", legend="{{version}}", text_mode="name"),
+        stat("Billing period", f"kiro_exporter_billing_period_info{{{i}}}", legend="{{billing_period}} ({{selection}})",
+             text_mode="name"),
+        row("Refreshes"),
+        timeseries("Refreshes per hour, by result",
+                   [(f"sum by (result) (increase(kiro_exporter_refreshes_total{{{i}}}[1h]))", "{{result}}")],
+                   desc="success, unchanged (the export had not changed: no query ran), failure."),
+        timeseries("Errors per hour, by source and kind",
+                   [(f"sum by (source, kind) (increase(kiro_exporter_refresh_errors_total{{{i}}}[1h]))", "{{source}}/{{kind}}")]),
+        timeseries("Refresh duration", [
+            (f"histogram_quantile(0.9, sum by (le) (increase(kiro_exporter_refresh_duration_seconds_bucket{{{i}}}[6h])))", "p90 (6h)"),
+            (f"sum(increase(kiro_exporter_refresh_duration_seconds_sum{{{i}}}[6h])) / sum(increase(kiro_exporter_refresh_duration_seconds_count{{{i}}}[6h]))",
+             "mean (6h)")], unit="s"),
+        table("Errors since start", [(f"sum by (instance, source, kind) (kiro_exporter_refresh_errors_total{{{i}}})", "Errors", "none")]),
+        timeseries("Data read per hour", [(f"sum by (instance) (increase(kiro_exporter_bytes_read_total{{{i}}}[1h]))", "{{instance}}")],
+                   unit="decbytes", desc="Bytes fetched from the export: manifests, Parquet footers, needed column chunks."),
+        timeseries("CUR rows covered per hour", [(f"sum by (instance) (increase(kiro_exporter_rows_read_total{{{i}}}[1h]))", "{{instance}}")],
+                   unit="short"),
+        row("Athena"),
+        stat("Athena cost, last 30 days", f"sum(increase(kiro_exporter_athena_estimated_cost_usd_total{{{i}}}[30d]))",
+             unit="currencyUSD", w=6, desc="Estimated: $5 per TB scanned, at least 10 MB per query."),
+        stat("Athena scanned since start", f"sum(kiro_exporter_athena_data_scanned_bytes_total{{{i}}})", unit="decbytes", w=6),
+        stat("Athena queries since start", f"sum(kiro_exporter_athena_queries_total{{{i}}})", w=6),
+        stat("Athena estimated cost since start", f"sum(kiro_exporter_athena_estimated_cost_usd_total{{{i}}})",
+             unit="currencyUSD", w=6),
+        timeseries("Athena queries per hour, by result",
+                   [(f"sum by (result) (increase(kiro_exporter_athena_queries_total{{{i}}}[1h]))", "{{result}}")]),
+        timeseries("Athena data scanned per day",
+                   [(f"sum by (instance) (increase(kiro_exporter_athena_data_scanned_bytes_total{{{i}}}[1d]))", "{{instance}}")],
+                   unit="decbytes"),
+        row("Identity directory and sources"),
+        stat("Identity directory", f"kiro_exporter_identity_up{{{i}}}", legend="{{instance}}", mappings=UP_DOWN),
+        stat("Directory users", f"kiro_exporter_identity_users{{{i}}}", legend="{{instance}}"),
+        stat("Unresolved users", f"kiro_exporter_identity_unresolved_users{{{i}}}", legend="{{instance}}", steps=((1, "orange"),),
+             desc="Users in the bill the directory does not know: shown by id, in the default team."),
+        stat("Directory read age", f"time() - kiro_exporter_identity_last_success_timestamp_seconds{{{i}}}",
+             legend="{{instance}}", unit="dtdurations", steps=((43200, "orange"),)),
+        stat("Rolled-up users", f"kiro_exporter_rolled_up_users{{{i}}}", legend="{{instance}}",
+             desc="Users summed into __other__ by --metrics.max-users."),
+        stat("kiro-cli", f"kiro_cli_up{{{i}}}", legend="{{instance}}", mappings=UP_DOWN,
+             desc="The kiro-cli /usage source (--kiro-cli.enabled)."),
+        stat("Bedrock principal data", f"kiro_exporter_bedrock_principal_data{{{i}}}", legend="{{instance}}", mappings=YES_NO,
+             steps=((1, "green"),)),
+        timeseries("Snapshot age", [(f"kiro_exporter_snapshot_age_seconds{{{i}}}", "{{instance}}")], unit="s", w=20),
+    ], time_from="now-7d")
+
+
+DASHBOARDS = {
+    "kiro-overview.json": overview,
+    "kiro-team.json": team,
+    "bedrock-spend.json": bedrock,
+    "kiro-exporter-health.json": health,
+}
+
+
+def render(fn):
+    return json.dumps(fn(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv):
+    check = "--check" in argv
+    stale = []
+    for name, fn in DASHBOARDS.items():
+        path = os.path.join(ROOT, "dashboards", name)
+        text = render(fn)
+        if check:
+            if not os.path.exists(path):
+                stale.append(name)
+                continue
+            with open(path, encoding="utf-8") as f:
+                if f.read() != text:
+                    stale.append(name)
+        else:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+    if stale:
+        print(f"dashboards out of date with scripts/gen_dashboards.py: {', '.join(stale)} "
+              "(run python3 scripts/gen_dashboards.py)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
