@@ -26,6 +26,7 @@ use crate::sources::athena::AthenaSource;
 use crate::sources::embedded::EmbeddedSource;
 use crate::sources::kiro_cli::{self, CliMonitor};
 use crate::sources::{CurSource, store};
+use crate::web::WebConfigWatcher;
 
 /// How long the first cost refresh waits for the first directory read, so the first snapshot has names;
 /// a slower or failing directory is not waited for (names appear when it answers).
@@ -241,10 +242,21 @@ impl App {
             (None, Some(m)) => Readiness::KiroCli(m.clone()),
             _ => Readiness::Snapshot,
         };
-        let state =
-            Arc::new(HttpState { snapshot: rx, live, readiness, telemetry_path: self.config.telemetry_path.clone() });
+        let web = match &self.config.web_config_file {
+            Some(path) => Some(Arc::new(WebConfigWatcher::new(path).map_err(anyhow::Error::msg)?)),
+            None => None,
+        };
+        let tls = web.as_ref().and_then(|w| w.current().ok()).is_some_and(|c| c.tls.is_some());
+        let state = Arc::new(HttpState {
+            snapshot: rx,
+            live,
+            readiness,
+            telemetry_path: self.config.telemetry_path.clone(),
+            web,
+            health_without_auth: self.config.health_without_auth,
+        });
         let addr = self.listener.local_addr()?;
-        tracing::info!(address = %addr, path = %self.config.telemetry_path, "listening");
+        tracing::info!(address = %addr, path = %self.config.telemetry_path, tls, "listening");
         let server = tokio::spawn(http::serve(self.listener, state, shutdown.clone()));
         let cli_task = match (&self.config.kiro_cli, &self.cli) {
             (Some(cfg), Some(monitor)) => {

@@ -242,6 +242,14 @@ pub struct Args {
     )]
     pub telemetry_path: String,
 
+    /// TLS, basic auth and headers, in the Prometheus exporter-toolkit format (as node_exporter's).
+    #[arg(long = "web.config.file", env = "KIRO_EXPORTER_WEB_CONFIG_FILE", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Answer /-/healthy and /-/ready without basic auth (e.g. for a kubelet probe).
+    #[arg(long = "web.health-without-auth", env = "KIRO_EXPORTER_WEB_HEALTH_WITHOUT_AUTH")]
+    pub health_without_auth: bool,
+
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", env = "KIRO_EXPORTER_LOG_LEVEL", value_enum, default_value = "info")]
     pub log_level: LogLevel,
@@ -355,6 +363,9 @@ pub struct Config {
     pub activity_report: Option<Location>,
     pub listen_address: SocketAddr,
     pub telemetry_path: String,
+    /// `--web.config.file` (validated at startup, re-read per connection).
+    pub web_config_file: Option<PathBuf>,
+    pub health_without_auth: bool,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     pub refresh_interval: Duration,
@@ -535,6 +546,9 @@ impl Args {
                 "--kiro.activity-report.path adds to the bill: set --cur.path or --athena.* as well".into(),
             ));
         }
+        if let Some(path) = &self.web_config_file {
+            crate::web::WebConfig::load(path).map_err(invalid)?;
+        }
         let listen_address = parse_listen_address(&self.listen_address).ok_or_else(|| {
             invalid(format!("--web.listen-address: {:?} is not HOST:PORT or :PORT", self.listen_address))
         })?;
@@ -564,6 +578,8 @@ impl Args {
             activity_report,
             listen_address,
             telemetry_path: self.telemetry_path,
+            web_config_file: self.web_config_file,
+            health_without_auth: self.health_without_auth,
             log_level: self.log_level,
             log_format: self.log_format,
             refresh_interval: self.refresh_interval,

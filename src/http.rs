@@ -1,7 +1,9 @@
 //! The HTTP side: `/metrics`, a landing page, `/-/healthy` and `/-/ready`.
 //!
-//! Scrapes render the currently published snapshot and never wait on AWS. hyper with a header read
-//! timeout; connections are drained on shutdown.
+//! Scrapes render the currently published snapshot and never wait on AWS; gzip when the scraper accepts it
+//! (the snapshot's part compressed once per snapshot). hyper with a header read timeout; connections are
+//! drained on shutdown. With `--web.config.file`: TLS (optionally mutual), basic auth and extra headers,
+//! looked up again for every connection (see [`crate::web`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -18,9 +20,11 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::exposition::Format;
-use crate::metrics::{Families, render};
+use crate::metrics::gzip::accepts_gzip;
+use crate::metrics::{Families, render, render_gzip};
 use crate::snapshot::Snapshot;
 use crate::sources::kiro_cli::CliMonitor;
+use crate::web::{WebConfig, WebConfigWatcher};
 
 /// When `/-/ready` says yes.
 pub enum Readiness {
@@ -37,6 +41,10 @@ pub struct HttpState {
     pub live: Vec<Arc<dyn Families>>,
     pub readiness: Readiness,
     pub telemetry_path: String,
+    /// `--web.config.file`, when given.
+    pub web: Option<Arc<WebConfigWatcher>>,
+    /// `--web.health-without-auth`: `/-/healthy` and `/-/ready` answer without credentials.
+    pub health_without_auth: bool,
 }
 
 impl HttpState {
@@ -68,12 +76,42 @@ fn landing_page(path: &str) -> String {
     )
 }
 
-/// Routes one request.
-pub fn handle(state: &HttpState, req: &Request<Incoming>) -> Resp {
-    handle_parts(state, req.method(), req.uri().path(), req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()))
+/// Routes one request, after checking its credentials when the web config asks for them.
+pub async fn handle(state: Arc<HttpState>, web: Option<Arc<WebConfig>>, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path();
+    let exempt = state.health_without_auth && matches!(path, "/-/healthy" | "/-/ready");
+    let mut resp = match web.as_ref().filter(|w| w.requires_auth() && !exempt) {
+        Some(w) => {
+            let (w, auth) = (w.clone(), req.headers().get(header::AUTHORIZATION).cloned());
+            // bcrypt is slow by design: off the async workers.
+            let ok = tokio::task::spawn_blocking(move || w.authorized(auth.as_ref())).await.unwrap_or(false);
+            if ok { None } else { Some(unauthorized()) }
+        }
+        None => None,
+    }
+    .unwrap_or_else(|| {
+        let header_str = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+        handle_parts(&state, req.method(), path, header_str(header::ACCEPT), header_str(header::ACCEPT_ENCODING))
+    });
+    for (name, value) in web.iter().flat_map(|w| w.headers.iter()) {
+        resp.headers_mut().insert(name.clone(), value.clone());
+    }
+    resp
 }
 
-fn handle_parts(state: &HttpState, method: &Method, path: &str, accept: Option<&str>) -> Resp {
+fn unauthorized() -> Resp {
+    let mut r = text(StatusCode::UNAUTHORIZED, "text/plain; charset=utf-8", "Unauthorized\n");
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"kiro-exporter\""));
+    r
+}
+
+fn handle_parts(
+    state: &HttpState,
+    method: &Method,
+    path: &str,
+    accept: Option<&str>,
+    accept_encoding: Option<&str>,
+) -> Resp {
     if method != Method::GET && method != Method::HEAD {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", "method not allowed\n");
         r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
@@ -83,8 +121,18 @@ fn handle_parts(state: &HttpState, method: &Method, path: &str, accept: Option<&
         let format = Format::negotiate(accept);
         let snapshot = state.snapshot.borrow().clone();
         let live: Vec<&dyn Families> = state.live.iter().map(|f| f.as_ref()).collect();
-        let body = render(snapshot.as_deref(), &live, format, SystemTime::now());
-        return text(StatusCode::OK, format.content_type(), body);
+        let now = SystemTime::now();
+        if accepts_gzip(accept_encoding)
+            && let Some(body) = render_gzip(snapshot.as_deref(), &live, format, now)
+        {
+            let mut r = text(StatusCode::OK, format.content_type(), body);
+            r.headers_mut().insert(header::CONTENT_ENCODING, header::HeaderValue::from_static("gzip"));
+            r.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Accept-Encoding"));
+            return r;
+        }
+        let mut r = text(StatusCode::OK, format.content_type(), render(snapshot.as_deref(), &live, format, now));
+        r.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Accept-Encoding"));
+        return r;
     }
     match path {
         "/" => text(StatusCode::OK, "text/html; charset=utf-8", landing_page(&state.telemetry_path)),
@@ -119,22 +167,58 @@ pub async fn serve(listener: TcpListener, state: Arc<HttpState>, shutdown: Cance
                 }
             },
         };
-        let state = state.clone();
+        // The web config as of this connection (the toolkit's behaviour): a changed file applies now.
+        let web = match &state.web {
+            None => None,
+            Some(w) => match w.current() {
+                Ok(c) => Some(c),
+                Err(_) => {
+                    tracing::debug!(%peer, "refusing a connection: the web config is invalid");
+                    continue;
+                }
+            },
+        };
+        let conn_state = state.clone();
+        let conn_web = web.clone();
         let service = service_fn(move |req: Request<Incoming>| {
-            let resp = handle(&state, &req);
-            async move { Ok::<_, Infallible>(resp) }
+            let (state, web) = (conn_state.clone(), conn_web.clone());
+            async move { Ok::<_, Infallible>(handle(state, web, req).await) }
         });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(10))
-            .max_buf_size(64 * 1024)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+        let builder = {
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10)).max_buf_size(64 * 1024);
+            b
+        };
+        let watcher = graceful.watcher();
+        match web.and_then(|w| w.tls.clone()) {
+            None => {
+                let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
             }
-        });
+            Some(tls) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    if let Err(e) = watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await.is_err() {
@@ -149,29 +233,37 @@ mod tests {
     fn state(snapshot: Option<Arc<Snapshot>>) -> (HttpState, watch::Sender<Option<Arc<Snapshot>>>) {
         let (tx, rx) = watch::channel(snapshot);
         let live: Vec<Arc<dyn Families>> = vec![Arc::new(crate::metrics::SelfMetrics::new())];
-        (HttpState { snapshot: rx, live, readiness: Readiness::Snapshot, telemetry_path: "/metrics".into() }, tx)
+        let state = HttpState {
+            snapshot: rx,
+            live,
+            readiness: Readiness::Snapshot,
+            telemetry_path: "/metrics".into(),
+            web: None,
+            health_without_auth: false,
+        };
+        (state, tx)
     }
 
     #[test]
     fn readiness_follows_the_first_snapshot() {
         let (s, tx) = state(None);
-        assert_eq!(handle_parts(&s, &Method::GET, "/-/ready", None).status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(handle_parts(&s, &Method::GET, "/-/healthy", None).status(), StatusCode::OK);
+        assert_eq!(handle_parts(&s, &Method::GET, "/-/ready", None, None).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(handle_parts(&s, &Method::GET, "/-/healthy", None, None).status(), StatusCode::OK);
         tx.send_replace(Some(Arc::new(Snapshot::default())));
-        assert_eq!(handle_parts(&s, &Method::GET, "/-/ready", None).status(), StatusCode::OK);
+        assert_eq!(handle_parts(&s, &Method::GET, "/-/ready", None, None).status(), StatusCode::OK);
     }
 
     #[test]
     fn methods_paths_and_content_types() {
         let (s, _tx) = state(None);
-        let r = handle_parts(&s, &Method::POST, "/metrics", None);
+        let r = handle_parts(&s, &Method::POST, "/metrics", None, None);
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(r.headers()[header::ALLOW], "GET, HEAD");
-        assert_eq!(handle_parts(&s, &Method::GET, "/nope", None).status(), StatusCode::NOT_FOUND);
-        let r = handle_parts(&s, &Method::GET, "/metrics", None);
+        assert_eq!(handle_parts(&s, &Method::GET, "/nope", None, None).status(), StatusCode::NOT_FOUND);
+        let r = handle_parts(&s, &Method::GET, "/metrics", None, None);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "text/plain; version=0.0.4; charset=utf-8");
-        let r = handle_parts(&s, &Method::HEAD, "/metrics", Some("application/openmetrics-text;version=1.0.0"));
+        let r = handle_parts(&s, &Method::HEAD, "/metrics", Some("application/openmetrics-text;version=1.0.0"), None);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/openmetrics-text; version=1.0.0; charset=utf-8");
-        assert_eq!(handle_parts(&s, &Method::GET, "/", None).status(), StatusCode::OK);
+        assert_eq!(handle_parts(&s, &Method::GET, "/", None, None).status(), StatusCode::OK);
     }
 }

@@ -30,3 +30,4 @@ pub mod snapshot;
 pub mod sources;
 pub mod sql;
 pub mod telemetry;
+pub mod web;

@@ -101,6 +101,8 @@ struct Cached {
 pub struct Refresher {
     source: Arc<dyn CurSource>,
     activity: Option<ActivitySource>,
+    /// `--once`: a report that cannot be read fails the refresh.
+    strict_activity: bool,
     identity: Arc<IdentityMonitor>,
     rules: LabelRules,
     max_users: Option<usize>,
@@ -126,6 +128,7 @@ impl Refresher {
         Self {
             source,
             activity,
+            strict_activity: config.once,
             identity,
             rules: config.identity.rules.clone(),
             max_users: config.max_users,
@@ -189,11 +192,15 @@ impl Refresher {
         let bedrock = self.source.query(Query { aggregate: &BEDROCK_LINES, tag_keys: &self.tag_keys }, period).await?;
         // Both queries cover the same files: count the rows once, the bytes each query fetched.
         self.metrics.observe_read(0, bedrock.bytes_read);
-        let lines = Arc::new(Lines {
+        let mut lines = Lines {
             kiro: parse_kiro_lines(&kiro.table).map_err(SourceError::from)?,
-            bedrock: parse_bedrock_lines(&bedrock.table, self.tag_keys.len()).map_err(SourceError::from)?,
             principal_column: !bedrock.absent_columns.contains(&IAM_PRINCIPAL),
-        });
+            bedrock: parse_bedrock_lines(&bedrock.table, self.tag_keys.len()).map_err(SourceError::from)?,
+        };
+        // A table may declare the column (Athena DDL) while the files lack it: then no row has a principal.
+        lines.principal_column &= lines.bedrock.is_empty()
+            || lines.bedrock.iter().any(|l| l.principal.as_deref().is_some_and(|p| !p.trim().is_empty()));
+        let lines = Arc::new(lines);
         tracing::info!(
             %period, %selection, engine = self.source.engine(), manifest = inputs.from_manifest,
             rows_scanned = kiro.rows_scanned, bytes_read = kiro.bytes_read + bedrock.bytes_read,
@@ -231,22 +238,41 @@ impl Refresher {
         }
 
         let mut report = build_report(&lines.kiro, &self.plans, period);
+        // The activity report corrects the bill; a report that cannot be read must not take the bill's
+        // metrics down with it: the last good report rows are used (or none), the error is logged, counted
+        // and shown by kiro_exporter_activity_report_up. `--once` fails instead, so a script notices.
+        let mut activity_up = None;
         let activity_last_date = match &self.activity {
             None => None,
             Some(src) => {
-                let (rows, changed) = src.read(period).await?;
-                if changed && result == RefreshResult::Unchanged {
-                    result = RefreshResult::Success;
-                }
-                let activity = summarise(&rows, period, &self.plans);
-                if changed {
-                    tracing::info!(
-                        %period, rows = rows.len(), replaced = activity.replaced_rows,
-                        licences = activity.licences.len(), "read the activity report"
-                    );
-                }
-                apply(&mut report, &activity, &self.plans);
-                Some(activity.last_date)
+                let rows = match src.read(period).await {
+                    Ok((rows, changed)) => {
+                        if changed && result == RefreshResult::Unchanged {
+                            result = RefreshResult::Success;
+                        }
+                        activity_up = Some(true);
+                        Some((rows, changed))
+                    }
+                    Err(e) if self.strict_activity => return Err(e.into()),
+                    Err(e) => {
+                        tracing::error!(error = %error_chain(&e), %period, "cannot read the activity report; using its last good rows, if any");
+                        self.metrics.observe_error("activity_report", e.kind());
+                        activity_up = Some(false);
+                        src.last_good(period).await.map(|rows| (rows, false))
+                    }
+                };
+                rows.map(|(rows, changed)| {
+                    let activity = summarise(&rows, period, &self.plans);
+                    if changed {
+                        tracing::info!(
+                            %period, rows = rows.len(), replaced = activity.replaced_rows,
+                            licences = activity.licences.len(), "read the activity report"
+                        );
+                    }
+                    apply(&mut report, &activity, &self.plans);
+                    activity.last_date
+                })
+                .or(Some(Default::default()))
             }
         };
         let rightsizing = analyse(&report, period, now, &self.plans, self.idle);
@@ -274,7 +300,9 @@ impl Refresher {
         let link = |name: &str| names.get(&name.trim().to_lowercase()).map(|id| labels(id));
         let team_tag = self.bedrock.tag_labels.iter().position(|t| t.label == "team");
         let bedrock = bedrock::build_rows(
-            bedrock::aggregate(&lines.bedrock, self.bedrock.session_names),
+            bedrock::aggregate(&lines.bedrock, self.bedrock.session_names, |name| {
+                names.contains_key(&name.trim().to_lowercase())
+            }),
             link,
             team_tag,
             self.max_users,
@@ -294,6 +322,7 @@ impl Refresher {
             bedrock_tag_labels: self.bedrock.tag_labels.iter().map(|t| t.label).collect(),
             bedrock_principal_data: lines.principal_column,
             activity_last_date,
+            activity_up,
             ..Snapshot::default()
         };
         Ok((Arc::new(snapshot), result))

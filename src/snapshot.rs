@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use crate::identity::resolve::UserLabels;
 use crate::metrics::exposition::Format;
+use crate::metrics::gzip::Deflated;
 use crate::model::bedrock::BedrockRows;
 use crate::model::rows::Rows;
 use crate::model::{BillingPeriod, KiroReport};
@@ -33,9 +34,9 @@ impl fmt::Display for PeriodSelection {
     }
 }
 
-/// The snapshot's text per format, rendered on first use.
+/// The snapshot's text per format, rendered on first use, and its deflated form for gzip scrapes.
 #[derive(Debug, Default)]
-pub struct Rendered([OnceLock<String>; 2]);
+pub struct Rendered([OnceLock<String>; 2], [OnceLock<Option<Deflated>>; 2]);
 
 /// What one successful refresh produced.
 #[derive(Debug, Default)]
@@ -58,16 +59,33 @@ pub struct Snapshot {
     pub bedrock_principal_data: bool,
     /// The activity report's latest `Date` per (account, region); `None` when no report is configured.
     pub activity_last_date: Option<std::collections::BTreeMap<(String, String), i64>>,
+    /// Whether the activity report was read this time (`None`: not configured).
+    pub activity_up: Option<bool>,
     pub rendered: Rendered,
 }
 
 impl Snapshot {
+    /// The snapshot's families in `format`, deflated on first use (`None` if compression failed).
+    pub fn deflated(&self, format: Format) -> Option<&Deflated> {
+        self.rendered.1[Self::slot(format)]
+            .get_or_init(|| {
+                Deflated::prefix(self.rendered(format))
+                    .map_err(|e| tracing::warn!(error = %e, "cannot compress the snapshot; serving it uncompressed"))
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    fn slot(format: Format) -> usize {
+        match format {
+            Format::Text => 0,
+            Format::OpenMetrics => 1,
+        }
+    }
+
     /// The snapshot's families in `format`, rendered on first use.
     pub fn rendered(&self, format: Format) -> &str {
-        let slot = match format {
-            Format::Text => &self.rendered.0[0],
-            Format::OpenMetrics => &self.rendered.0[1],
-        };
+        let slot = &self.rendered.0[Self::slot(format)];
         slot.get_or_init(|| {
             let mut out = String::new();
             crate::metrics::exposition::encode(&mut out, &crate::metrics::snapshot_families(self), format);

@@ -5,6 +5,7 @@
 //! counters, gauges and one histogram updated by the refresh loop.
 
 pub mod exposition;
+pub mod gzip;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -30,7 +31,7 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
     let gauge = |name, help| Family::new(name, Kind::Gauge, help);
     let mut used = gauge(
         "kiro_credits_used",
-        "Kiro credits used in the billing period per licence (account, profile region, user), from the CUR Data Export (cached; see kiro_cur_data_last_usage_timestamp_seconds).",
+        "Kiro credits used in the billing period per licence (account, profile region, user): the activity report's figure where it has the licence, else the CUR Data Export's (see kiro_credits_used_reported and _billed).",
     );
     let mut plan_credits =
         gauge("kiro_plan_credits", "Credits included in the licence's Kiro plan per month (from configuration).");
@@ -213,6 +214,13 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
         selected.push(vec![("billing_period", p.to_string()), ("selection", sel.to_string())], 1.0);
     }
     let (bedrock_cost, bedrock_tokens) = bedrock_families(s, &period);
+    let mut report_up = gauge(
+        "kiro_exporter_activity_report_up",
+        "1 if the activity report was read at the last refresh; 0 if it could not be (its last good rows are used; see the log and kiro_exporter_refresh_errors_total{source=\"activity_report\"}).",
+    );
+    if let Some(up) = s.activity_up {
+        report_up.push(vec![], if up { 1.0 } else { 0.0 });
+    }
     let mut principal_data = gauge(
         "kiro_exporter_bedrock_principal_data",
         "1 if the export has line_item_iam_principal (Bedrock cost per IAM principal); 0: Bedrock cost is exported per account and model only, enable IAM principal data in the Data Export.",
@@ -263,6 +271,7 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
         rolled,
         rolled_principals,
         principal_data,
+        report_up,
         unresolved,
     ]
 }
@@ -470,14 +479,42 @@ impl Families for SelfMetrics {
     }
 }
 
-/// The whole `/metrics` body: the snapshot's cached rendering plus the live families.
-pub fn render(snapshot: Option<&Snapshot>, live: &[&dyn Families], format: Format, now: SystemTime) -> String {
-    let cached = snapshot.map(|s| s.rendered(format)).unwrap_or_default();
-    let mut out = String::with_capacity(cached.len() + 4096);
-    out.push_str(cached);
+/// The live families and the format's ending: the part of a body rendered on every scrape.
+fn render_live(live: &[&dyn Families], format: Format, now: SystemTime) -> String {
+    let mut out = String::with_capacity(4096);
     for source in live {
         exposition::encode(&mut out, &source.families(now), format);
     }
     exposition::finish(&mut out, format);
     out
+}
+
+/// The whole `/metrics` body: the snapshot's cached rendering plus the live families.
+pub fn render(snapshot: Option<&Snapshot>, live: &[&dyn Families], format: Format, now: SystemTime) -> String {
+    let cached = snapshot.map(|s| s.rendered(format)).unwrap_or_default();
+    let rest = render_live(live, format, now);
+    let mut out = String::with_capacity(cached.len() + rest.len());
+    out.push_str(cached);
+    out.push_str(&rest);
+    out
+}
+
+/// The same body gzip-compressed, reusing the snapshot's cached deflated text; `None` if compression
+/// failed (serve it uncompressed then).
+pub fn render_gzip(
+    snapshot: Option<&Snapshot>,
+    live: &[&dyn Families],
+    format: Format,
+    now: SystemTime,
+) -> Option<Vec<u8>> {
+    let rest = render_live(live, format, now);
+    let empty;
+    let prefix = match snapshot {
+        Some(s) => s.deflated(format)?,
+        None => {
+            empty = gzip::Deflated::prefix("").ok()?;
+            &empty
+        }
+    };
+    gzip::gzip(prefix, &rest).ok()
 }

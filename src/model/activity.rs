@@ -139,9 +139,11 @@ pub fn summarise(rows: &[ActivityRow], period: BillingPeriod, plans: &PlanCatalo
         *rep.daily.entry(day).or_default() += r.credits_used;
         if let Some(tier) = r.tier.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             let plan = canonical_plan_name(tier);
+            // The bigger plan wins (by included credits; a configured plan beats an unknown tier).
+            let size = |p: &str| plans.get(p).map(|s| s.credits);
             let better = match &rep.plan {
                 None => true,
-                Some(p) => plans.rank(&plan).unwrap_or(0) > plans.rank(p).unwrap_or(0),
+                Some(p) => size(&plan) > size(p),
             };
             if better {
                 rep.plan = Some(plan);
@@ -193,6 +195,17 @@ pub fn apply(report: &mut KiroReport, activity: &Activity, plans: &PlanCatalog) 
             }
         };
         let l = &mut report.licences[i];
+        // Two report spellings of one user (`d-xxxxxxxxxx.<id>` and `xxxxxxxxxx-<id>`) add up.
+        let rep = match &l.reported {
+            Some(earlier) => {
+                let mut sum = (**earlier).clone();
+                sum.add_sums(rep);
+                sum.plan = sum.plan.clone().or_else(|| rep.plan.clone());
+                sum
+            }
+            None => rep.clone(),
+        };
+        let rep = &rep;
         l.credits_used = rep.credits_used;
         l.daily_credits = rep.daily.clone();
         if !l.has_seat

@@ -166,17 +166,20 @@ pub fn token_type(usage_type: &str) -> TokenType {
     }
 }
 
-/// Tokens per unit of `line_item_usage_amount`, or `None` when the unit does not count tokens (hours,
-/// requests, images): those rows have a cost but no tokens. No unit at all counts tokens one by one when
-/// the usage type names tokens.
+/// Tokens per unit of `line_item_usage_amount`, or `None` when the row does not count tokens (hours,
+/// requests, images): those rows have a cost but no tokens. Marketplace `Units` are millions of tokens when
+/// the usage type names tokens; without a pricing unit only Marketplace token usage types
+/// (`...TokenCount-Units`) are counted, since guessing a scale would be wrong by a factor of 1,000.
 pub fn tokens_per_unit(pricing_unit: Option<&str>, usage_type: &str) -> Option<Decimal> {
     let unit = pricing_unit.map(|u| u.trim().to_ascii_lowercase()).unwrap_or_default();
+    let ut = usage_type.to_ascii_lowercase();
+    let names_tokens = ut.contains("token");
     let thousand = Decimal::from(1_000);
     let million = Decimal::from(1_000_000);
     match unit.as_str() {
-        "" => usage_type.to_ascii_lowercase().contains("token").then_some(Decimal::ONE),
+        "" => (names_tokens && ut.contains("mp:") && ut.ends_with("-units")).then_some(million),
         // Marketplace models bill in Units of a million tokens.
-        "units" | "unit" => Some(million),
+        "units" | "unit" => names_tokens.then_some(million),
         _ => {
             let rest = unit.strip_suffix("tokens").or_else(|| unit.strip_suffix("token"))?.trim();
             let (digits, suffix) = rest.split_at(rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len()));
@@ -200,8 +203,15 @@ pub fn is_usage(line_item_type: &str) -> bool {
 /// the segments after the region prefix up to the first token-class segment. `None` for Marketplace usage
 /// types (`USE1-MP:...`) and usage types that name no token class.
 pub fn model_from_usage_type(usage_type: &str) -> Option<String> {
+    // A known billing-region prefix, or one of the same shape (letters and a digit: `XYZ1-`).
+    let region_like = |p: &str| {
+        let b = p.as_bytes();
+        (3..=5).contains(&b.len())
+            && b[..b.len() - 1].iter().all(u8::is_ascii_uppercase)
+            && b[b.len() - 1].is_ascii_digit()
+    };
     let rest = match usage_type.split_once('-') {
-        Some((_, rest)) if region_from_usage_type(usage_type).is_some() => rest,
+        Some((prefix, rest)) if region_from_usage_type(usage_type).is_some() || region_like(prefix) => rest,
         _ => usage_type,
     };
     if rest.contains("MP:") {
@@ -336,8 +346,22 @@ pub struct Amounts {
     pub tokens: Option<Decimal>,
 }
 
-/// Sums the lines into series.
-pub fn aggregate(lines: &[BedrockLine], sessions: SessionNames) -> BTreeMap<BedrockKey, Amounts> {
+impl Amounts {
+    fn add(&mut self, other: &Amounts) {
+        self.cost_usd += other.cost_usd;
+        if let Some(t) = other.tokens {
+            *self.tokens.get_or_insert(Decimal::ZERO) += t;
+        }
+    }
+}
+
+/// Sums the lines into series. `is_person` says whether a session name is a known person (an Identity
+/// Center user name or email): such sessions are kept in `emails-only` mode like email-named ones.
+pub fn aggregate(
+    lines: &[BedrockLine],
+    sessions: SessionNames,
+    is_person: impl Fn(&str) -> bool,
+) -> BTreeMap<BedrockKey, Amounts> {
     let mut out: BTreeMap<BedrockKey, Amounts> = BTreeMap::new();
     for l in lines {
         let arn = l.principal.as_deref().map(str::trim).unwrap_or_default();
@@ -345,7 +369,7 @@ pub fn aggregate(lines: &[BedrockLine], sessions: SessionNames) -> BTreeMap<Bedr
         let collapse = match sessions {
             SessionNames::Keep => false,
             SessionNames::Drop => true,
-            SessionNames::EmailsOnly => !looks_like_email(&p.name),
+            SessionNames::EmailsOnly => !looks_like_email(&p.name) && !is_person(&p.name),
         };
         let (principal, name) = match (&p.role, &p.role_arn) {
             (Some(role), Some(role_arn)) if collapse => (role_arn.clone(), role.clone()),
@@ -407,17 +431,22 @@ pub fn build_rows(
     team_tag: Option<usize>,
     max_principals: Option<usize>,
 ) -> BedrockRows {
-    let mut rows: Vec<BedrockRow> = series
-        .into_iter()
-        .map(|(key, amounts)| {
-            let linked = (key.principal_type != PrincipalType::Other && !key.principal_name.is_empty())
-                .then(|| link(&key.principal_name))
-                .flatten();
-            let tag_team = team_tag.and_then(|i| key.tags.get(i)).filter(|t| !t.is_empty()).cloned();
-            let team = tag_team.or_else(|| linked.as_ref().map(|u| u.team.clone())).unwrap_or_default();
-            BedrockRow { user: linked.map(|u| u.user).unwrap_or_default(), team, key, amounts }
-        })
-        .collect();
+    // Series with the same exported labels are summed: the `team` tag is not a label of its own (it fills
+    // `team`), so two keys that differ only there would otherwise be two samples of one series.
+    let mut merged: BTreeMap<(BedrockKey, String, String), Amounts> = BTreeMap::new();
+    for (mut key, amounts) in series {
+        // Only a principal that still names a person: not a session collapsed to its role.
+        let linked =
+            (parse_principal(&key.principal).kind != PrincipalType::Other).then(|| link(&key.principal_name)).flatten();
+        let tag_team = team_tag.and_then(|i| key.tags.get(i)).filter(|t| !t.is_empty()).cloned();
+        let team = tag_team.or_else(|| linked.as_ref().map(|u| u.team.clone())).unwrap_or_default();
+        if let Some(t) = team_tag.and_then(|i| key.tags.get_mut(i)) {
+            t.clear();
+        }
+        merged.entry((key, linked.map(|u| u.user).unwrap_or_default(), team)).or_default().add(&amounts);
+    }
+    let mut rows: Vec<BedrockRow> =
+        merged.into_iter().map(|((key, user, team), amounts)| BedrockRow { key, user, team, amounts }).collect();
     let Some(max) = max_principals else { return BedrockRows { rows, rolled_up_principals: 0 } };
 
     let mut per_principal: HashMap<&str, Decimal> = HashMap::new();
@@ -443,11 +472,7 @@ pub fn build_rows(
             principal_name: OTHER.into(),
             ..r.key.clone()
         };
-        let acc = other.entry((key, r.team.clone())).or_default();
-        acc.cost_usd += r.amounts.cost_usd;
-        if let Some(t) = r.amounts.tokens {
-            *acc.tokens.get_or_insert(Decimal::ZERO) += t;
-        }
+        other.entry((key, r.team.clone())).or_default().add(&r.amounts);
         false
     });
     rows.extend(other.into_iter().map(|((key, team), amounts)| BedrockRow { key, user: String::new(), team, amounts }));
@@ -550,7 +575,9 @@ mod tests {
         assert_eq!(tokens_per_unit(Some("Units"), "USE1-MP:USE1_InputTokenCount-Units"), Some(d("1000000")));
         assert_eq!(tokens_per_unit(Some("tokens"), ut), Some(d("1")));
         assert_eq!(tokens_per_unit(Some(" 1k Tokens "), ut), Some(d("1000")));
-        assert_eq!(tokens_per_unit(None, ut), Some(d("1")));
+        assert_eq!(tokens_per_unit(None, ut), None, "no unit: no guessed scale");
+        assert_eq!(tokens_per_unit(Some(""), "USE1-MP:USE1_InputTokenCount-Units"), Some(d("1000000")));
+        assert_eq!(tokens_per_unit(Some("Units"), "USE1-MP:USE1_Seats-Units"), None, "Marketplace units of no tokens");
         assert_eq!(tokens_per_unit(None, "USE1-AgentCore-Runtime-vCPU-Hours"), None);
         assert_eq!(tokens_per_unit(Some("Hrs"), ut), None);
         assert_eq!(tokens_per_unit(Some("Images"), ut), None);
@@ -572,6 +599,7 @@ mod tests {
         assert_eq!(model_name(None, "USE1-Claude4.6Sonnet-cache-read-input-token-count", None), "Claude4.6Sonnet");
         assert_eq!(model_name(None, "USE1-Llama3-2-1B-input-tokens", None), "Llama3-2-1B");
         assert_eq!(model_name(None, "NovaPro-input-tokens", None), "NovaPro");
+        assert_eq!(model_name(None, "XYZ9-NovaPro-input-tokens", None), "NovaPro", "a new region code");
         assert_eq!(
             model_name(None, "USE1-MP:USE1_InputTokenCount-Units", Some("Claude Sonnet 4.6 (Amazon Bedrock Edition)")),
             "Claude Sonnet 4.6"
@@ -609,7 +637,7 @@ mod tests {
             line(alice, ut, "1K tokens", "Credit", "0", "-0.5"),
             line(alice, ut, "1K tokens", "Refund", "1", "-0.06"),
         ];
-        let s = aggregate(&lines, SessionNames::EmailsOnly);
+        let s = aggregate(&lines, SessionNames::EmailsOnly, |_| false);
         assert_eq!(s.len(), 1);
         let (k, a) = s.iter().next().unwrap();
         assert_eq!(
@@ -644,7 +672,7 @@ mod tests {
             line("arn:aws:sts::111111111111:assumed-role/Okta/dana@acme.org", ut, "1K tokens", "Usage", "4", "4"),
         ];
         let names = |mode| -> Vec<(String, String)> {
-            aggregate(&lines, mode).into_keys().map(|k| (k.principal, k.principal_name)).collect()
+            aggregate(&lines, mode, |_| false).into_keys().map(|k| (k.principal, k.principal_name)).collect()
         };
         assert_eq!(
             names(SessionNames::EmailsOnly),
@@ -661,8 +689,44 @@ mod tests {
                 ("arn:aws:sts::111111111111:assumed-role/Okta".to_owned(), "Okta".to_owned()),
             ]
         );
-        let collapsed = aggregate(&lines, SessionNames::EmailsOnly);
+        let collapsed = aggregate(&lines, SessionNames::EmailsOnly, |_| false);
         assert_eq!(collapsed.values().next().unwrap().cost_usd, d("3"));
+    }
+
+    #[test]
+    fn a_team_tag_on_some_rows_does_not_split_a_series() {
+        let ut = "USE1-NovaLite-input-tokens";
+        let mut tagged = line("arn:aws:iam::111111111111:user/alice", ut, "1K tokens", "Usage", "1", "5");
+        tagged.tags = vec![Some("platform".into())];
+        let untagged = line("arn:aws:iam::111111111111:user/alice", ut, "1K tokens", "Usage", "2", "1");
+        let link = |_: &str| Some(UserLabels { user_id: "a".into(), user: "alice".into(), team: "platform".into() });
+        let rows = build_rows(aggregate(&[tagged, untagged], SessionNames::EmailsOnly, |_| false), link, Some(0), None);
+        assert_eq!(rows.rows.len(), 1, "{rows:?}");
+        assert_eq!(rows.rows[0].amounts, Amounts { cost_usd: d("6"), tokens: Some(d("3000")) });
+    }
+
+    #[test]
+    fn directory_users_keep_their_sessions_and_collapsed_roles_are_not_people() {
+        let ut = "USE1-NovaLite-input-tokens";
+        let lines = [
+            line(
+                "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Dev_1/alice",
+                ut,
+                "1K tokens",
+                "Usage",
+                "1",
+                "1",
+            ),
+            line("arn:aws:sts::111111111111:assumed-role/bob/job-17", ut, "1K tokens", "Usage", "1", "1"),
+        ];
+        let series = aggregate(&lines, SessionNames::EmailsOnly, |n| n == "alice");
+        let link = |n: &str| {
+            matches!(n, "alice" | "bob").then(|| UserLabels { user_id: n.into(), user: n.into(), team: "t".into() })
+        };
+        let rows = build_rows(series, link, None, None);
+        let users: Vec<(&str, &str)> =
+            rows.rows.iter().map(|r| (r.key.principal_name.as_str(), r.user.as_str())).collect();
+        assert_eq!(users, [("alice", "alice"), ("bob", "")], "the role named bob is not the user bob");
     }
 
     #[test]
@@ -683,7 +747,7 @@ mod tests {
                 team: "platform".into(),
             })
         };
-        let rows = build_rows(aggregate(&lines, SessionNames::EmailsOnly), link, Some(0), None);
+        let rows = build_rows(aggregate(&lines, SessionNames::EmailsOnly, |_| false), link, Some(0), None);
         let by_name: HashMap<&str, &BedrockRow> =
             rows.rows.iter().map(|r| (r.key.principal_name.as_str(), r)).collect();
         assert_eq!((by_name["alice"].user.as_str(), by_name["alice"].team.as_str()), ("alice@acme.org", "ml"));
@@ -691,7 +755,7 @@ mod tests {
         assert_eq!((by_name["svc"].user.as_str(), by_name["svc"].team.as_str()), ("", ""));
         assert_eq!(by_name[""].key.principal, "");
 
-        let capped = build_rows(aggregate(&lines, SessionNames::EmailsOnly), link, Some(0), Some(2));
+        let capped = build_rows(aggregate(&lines, SessionNames::EmailsOnly, |_| false), link, Some(0), Some(2));
         assert_eq!(capped.rolled_up_principals, 2);
         let total: Decimal = capped.rows.iter().map(|r| r.amounts.cost_usd).sum();
         assert_eq!(total, d("11"));

@@ -78,7 +78,10 @@ pub fn file_info(path: &str) -> Option<FileInfo> {
     }
     let name = parts.last()?.strip_suffix(".csv")?;
     let (client, delivered) = match name.split_once(&format!("_{account}_user_report")) {
-        Some((client, rest)) => (client.to_owned(), rest.trim_start_matches('_').to_owned()),
+        // The timestamp is the leading digits (names may go on, e.g. `_part_2`).
+        Some((client, rest)) => {
+            (client.to_owned(), rest.trim_start_matches('_').chars().take_while(char::is_ascii_digit).collect())
+        }
         None => (String::new(), String::new()),
     };
     Some(FileInfo { account_id: (*account).to_owned(), region: (*region).to_owned(), client, delivered })
@@ -89,12 +92,21 @@ pub fn file_info(path: &str) -> Option<FileInfo> {
 /// `Chat_Conversations` and every `<model>_messages` column are read when present; others are ignored.
 pub fn parse_report(file: &str, info: &FileInfo, bytes: &[u8]) -> Result<Vec<ActivityRow>, ActivityError> {
     let parse_err = |line: u64, reason: String| ActivityError::Parse { file: file.to_owned(), line, reason };
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(bytes);
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(bytes);
     let header = reader.headers().map_err(|e| parse_err(1, e.to_string()))?.clone();
+    // Names compare without case, `_`, `-` and spaces: `Credits_Used`, `credits used`, `CreditsUsed`.
+    let key = |n: &str| -> String {
+        n.trim_start_matches('\u{feff}')
+            .chars()
+            .filter(|c| !matches!(c, '_' | '-' | ' '))
+            .collect::<String>()
+            .to_ascii_lowercase()
+    };
     let names: Vec<String> = header.iter().map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase()).collect();
-    let find = |name: &str| names.iter().position(|n| n == name);
+    let keys: Vec<String> = header.iter().map(key).collect();
+    let find = |name: &str| keys.iter().position(|n| *n == key(name));
     let required = |column: &'static str| {
-        find(&column.to_ascii_lowercase()).ok_or_else(|| ActivityError::MissingColumn {
+        find(column).ok_or_else(|| ActivityError::MissingColumn {
             file: file.to_owned(),
             column,
             header: header.iter().collect::<Vec<_>>().join(",").chars().take(200).collect(),
@@ -111,43 +123,56 @@ pub fn parse_report(file: &str, info: &FileInfo, bytes: &[u8]) -> Result<Vec<Act
     let models: Vec<(usize, String)> = names
         .iter()
         .enumerate()
-        .filter_map(|(i, n)| Some((i, n.strip_suffix("_messages")?.to_owned())))
+        .filter_map(|(i, n)| Some((i, n.strip_suffix("_messages").or_else(|| n.strip_suffix(" messages"))?.to_owned())))
         .filter(|(_, m)| !m.is_empty() && m != "total")
         .collect();
 
     let mut rows = Vec::new();
+    let mut skipped = 0usize;
     for record in reader.records() {
         let record = record.map_err(|e| parse_err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
         let line = record.position().map_or(0, |p| p.line());
+        // Short rows are fine (trailing columns left empty); missing cells read as empty.
         let text = |i: Option<usize>| i.and_then(|i| record.get(i)).map(str::trim).filter(|s| !s.is_empty());
-        let column = |i: usize| names.get(i).cloned().unwrap_or_default();
-        let number = |i: Option<usize>| -> Result<Option<Decimal>, ActivityError> {
+        let number = |i: Option<usize>| -> Result<Option<Decimal>, String> {
             let Some(s) = text(i) else { return Ok(None) };
-            let n = parse_decimal(s).map_err(|e| parse_err(line, format!("column {}: {e}", column(i.unwrap_or(0)))))?;
+            let column = i.and_then(|i| names.get(i)).map_or("", String::as_str);
+            let n = parse_decimal(s).map_err(|e| format!("column {column}: {e}"))?;
             if n.is_sign_negative() {
-                return Err(parse_err(line, format!("column {}: negative value {s}", column(i.unwrap_or(0)))));
+                return Err(format!("column {column}: negative value {s}"));
             }
             Ok(Some(n))
+        };
+        // Optional columns: a value that is not a count (`Unlimited`, `-1`) is left out and counted.
+        let mut optional = |i: Option<usize>| -> Option<Decimal> {
+            number(i).unwrap_or_else(|_| {
+                skipped += 1;
+                None
+            })
         };
         let Some(user_id) = text(Some(user)) else {
             return Err(parse_err(line, "empty UserId".into()));
         };
         let day = text(Some(date))
             .ok_or_else(|| parse_err(line, "empty Date".into()))
-            .and_then(|s| parse_timestamp(s).map_err(|e| parse_err(line, format!("column date: {e}"))))?;
-        let overage_enabled = text(enabled)
-            .map(|s| match s.to_ascii_lowercase().as_str() {
-                "true" | "yes" | "1" | "enabled" | "y" => Ok(true),
-                "false" | "no" | "0" | "disabled" | "n" => Ok(false),
-                _ => Err(parse_err(line, format!("column overage_enabled: {s:?} is not true or false"))),
-            })
-            .transpose()?;
+            .and_then(|s| parse_report_date(s).map_err(|e| parse_err(line, format!("column date: {e}"))))?;
+        let credits_used = number(Some(credits)).map_err(|e| parse_err(line, e))?.unwrap_or_default();
+        let overage_cap = optional(cap);
+        let chat_conversations = optional(conversations);
         let mut messages = Vec::with_capacity(models.len());
         for (i, model) in &models {
-            if let Some(n) = number(Some(*i))? {
+            if let Some(n) = optional(Some(*i)) {
                 messages.push((model.clone(), n));
             }
         }
+        let overage_enabled = text(enabled).and_then(|s| match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" | "enabled" | "y" => Some(true),
+            "false" | "no" | "0" | "disabled" | "n" => Some(false),
+            _ => {
+                skipped += 1;
+                None
+            }
+        });
         rows.push(ActivityRow {
             account_id: info.account_id.clone(),
             region: info.region.clone(),
@@ -155,19 +180,41 @@ pub fn parse_report(file: &str, info: &FileInfo, bytes: &[u8]) -> Result<Vec<Act
             date: day - day.rem_euclid(86_400),
             user_id: user_id.to_owned(),
             client: text(client).map_or_else(|| info.client.clone(), str::to_owned),
-            credits_used: number(Some(credits))?.unwrap_or_default(),
-            overage_cap: number(cap)?,
+            credits_used,
+            overage_cap,
             overage_enabled,
             tier: text(tier).map(str::to_owned),
-            chat_conversations: number(conversations)?,
+            chat_conversations,
             messages,
         });
+    }
+    if skipped > 0 {
+        tracing::warn!(%file, values = skipped, "activity report: optional values that are not counts or booleans were left out");
     }
     Ok(rows)
 }
 
-/// The rows of a period's files and the fingerprint of their listing.
+/// The rows of a period's files and the fingerprint of their listing: the last good read.
 type Cached = (BillingPeriod, String, Arc<Vec<ActivityRow>>);
+
+/// A report `Date`: ISO (`2026-10-05`, with a time and zone or not), `2026/10/05` or `20261005`; Unix
+/// seconds (UTC).
+pub fn parse_report_date(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    if let Ok(t) = parse_timestamp(s) {
+        return Ok(t);
+    }
+    let iso = if s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{}-{}-{}", &s[..4], &s[4..6], &s[6..])
+    } else {
+        s.replacen('/', "-", 2)
+    };
+    // `+0000` style offsets: the date part is what counts.
+    let date_part = iso.get(..10).unwrap_or(&iso);
+    chrono::NaiveDate::parse_from_str(date_part, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp()))
+        .map_err(|_| format!("not a date: {s:?} (expected YYYY-MM-DD)"))
+}
 
 /// The report's rows for a period, cached while the listed files are unchanged.
 pub struct ActivitySource {
@@ -238,6 +285,11 @@ impl ActivitySource {
         }
         files.sort_by(|a, b| a.location.cmp(&b.location));
         Ok(files)
+    }
+
+    /// The rows of the last good read of `period`, if any (used while the report cannot be read).
+    pub async fn last_good(&self, period: BillingPeriod) -> Option<Arc<Vec<ActivityRow>>> {
+        self.cache.lock().await.as_ref().filter(|(p, _, _)| *p == period).map(|(_, _, rows)| rows.clone())
     }
 
     /// The rows of the period's files and whether they changed since the last read.
@@ -345,6 +397,27 @@ mod tests {
     }
 
     #[test]
+    fn drifted_names_dates_short_rows_and_odd_optional_values() {
+        let csv = "User Id,CreditsUsed,date,Overage_Cap,Overage_Enabled,Chat_Conversations,x_messages\n\
+                   u,1.5,2026/10/05,Unlimited,maybe,-1,2\n\
+                   v,2,20261006\n\
+                   w,3,2026-10-07T00:00:00.000+0000,10,yes\n";
+        let rows = parse_report("f.csv", &info(), csv.as_bytes()).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!((rows[0].date, rows[0].overage_cap, rows[0].overage_enabled), (1_791_158_400, None, None));
+        assert_eq!(rows[0].chat_conversations, None);
+        assert_eq!(rows[0].messages, vec![("x".to_owned(), Decimal::from(2))]);
+        assert_eq!((rows[1].date, rows[1].credits_used), (1_791_244_800, Decimal::from(2)));
+        assert_eq!((rows[2].overage_cap, rows[2].overage_enabled), (Some(Decimal::from(10)), Some(true)));
+        assert_eq!(
+            file_info("AWSLogs/1/KiroLogs/user_report/r/2026/10/01/00/KIRO_IDE_1_user_report_202610020000_part_2.csv")
+                .unwrap()
+                .delivered,
+            "202610020000"
+        );
+    }
+
+    #[test]
     fn broken_files_are_named_errors() {
         let e = parse_report("f.csv", &info(), b"Date;UserId;Credits_Used\n2026-10-01;u;1\n").unwrap_err();
         assert_eq!(e.kind(), "missing_column");
@@ -353,10 +426,8 @@ mod tests {
             ("Date,UserId,Credits_Used\n2026-10-01,u,NaN\n", "line 2: column credits_used: not a number"),
             ("Date,UserId,Credits_Used\n2026-10-01,u,-3\n", "line 2: column credits_used: negative value -3"),
             ("Date,UserId,Credits_Used\n2026-10-01,u,1e300\n", "line 2: column credits_used"),
-            ("Date,UserId,Credits_Used\nyesterday,u,1\n", "line 2: column date: not a timestamp"),
+            ("Date,UserId,Credits_Used\nyesterday,u,1\n", "line 2: column date: not a date"),
             ("Date,UserId,Credits_Used\n2026-10-01,,1\n", "line 2: empty UserId"),
-            ("Date,UserId,Credits_Used\n2026-10-01,u,1,extra\n", "line 2"),
-            ("Date,UserId,Credits_Used,Overage_Enabled\n2026-10-01,u,1,maybe\n", "line 2: column overage_enabled"),
         ] {
             let e = parse_report("f.csv", &info(), body.as_bytes()).unwrap_err();
             assert!(e.to_string().contains(want), "{body:?}: {e}");

@@ -268,6 +268,19 @@ impl AthenaSource {
     }
 }
 
+/// Trino (Athena) fails a whole query with "Key not present in map" when `m['k']` meets a row whose map
+/// lacks the key (DataFusion and DuckDB return NULL). The aggregates keep the portable subscript, and this
+/// engine guards each lookup of a CUR map column as `CASE WHEN contains(map_keys(m), 'k') THEN m['k'] END`,
+/// which Trino evaluates lazily and DuckDB (the emulator) also runs. Select list and GROUP BY are rewritten
+/// alike, so they still match.
+pub fn null_safe_map_lookups(sql: &str) -> String {
+    static LOOKUP: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\b(product|tags|resource_tags|cost_category)\['([^']*)'\]")
+            .unwrap_or_else(|_| unreachable!())
+    });
+    LOOKUP.replace_all(sql, "CASE WHEN contains(map_keys($1), '$2') THEN $1['$2'] END").into_owned()
+}
+
 /// Stops a running query when dropped (shutdown or timeout while waiting).
 struct StopOnDrop {
     client: Option<aws_sdk_athena::Client>,
@@ -335,7 +348,7 @@ impl CurSource for AthenaSource {
 
     async fn query(&self, query: Query<'_>, period: BillingPeriod) -> Result<QueryOutput, SourceError> {
         let (table_ref, absent_columns) = self.table_ref(query.aggregate).await?;
-        let out = self.run(query.aggregate, query.render(&table_ref, period)).await?;
+        let out = self.run(query.aggregate, null_safe_map_lookups(&query.render(&table_ref, period))).await?;
         Ok(QueryOutput { absent_columns, ..out })
     }
 }
@@ -370,6 +383,22 @@ impl crate::metrics::Families for AthenaSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn map_lookups_are_guarded_for_trino() {
+        assert_eq!(
+            null_safe_map_lookups(
+                "SELECT product['region'] AS r, tags['iamPrincipal/cost-center'] FROM t GROUP BY product['region']"
+            ),
+            "SELECT CASE WHEN contains(map_keys(product), 'region') THEN product['region'] END AS r, \
+             CASE WHEN contains(map_keys(tags), 'iamPrincipal/cost-center') THEN tags['iamPrincipal/cost-center'] END \
+             FROM t GROUP BY CASE WHEN contains(map_keys(product), 'region') THEN product['region'] END"
+        );
+        assert_eq!(
+            null_safe_map_lookups("SELECT my_product['x'], 'tags' FROM t"),
+            "SELECT my_product['x'], 'tags' FROM t"
+        );
+    }
 
     #[test]
     fn identifiers_cannot_carry_sql() {

@@ -93,6 +93,7 @@ fn snapshot() -> Snapshot {
         activity_last_date: Some(
             [(("111111111111".to_owned(), "us-east-1".to_owned()), 1_791_590_400)].into_iter().collect(),
         ),
+        activity_up: Some(true),
         ..Snapshot::default()
     }
 }

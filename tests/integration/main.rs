@@ -13,3 +13,4 @@ mod identity;
 mod kiro_cli;
 mod s3;
 mod server;
+mod web;

@@ -1,0 +1,240 @@
+//! `--web.config.file` (TLS, mutual TLS, basic auth, headers, reload) and gzip on `/metrics`, against the
+//! real server with generated certificates and a rustls client.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use kiro_exporter::app::App;
+use kiro_exporter::config::Args;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::common::*;
+
+/// A running daemon on the sample-like export; stopped when dropped.
+struct Server {
+    _rt: tokio::runtime::Runtime,
+    addr: String,
+    token: CancellationToken,
+    _export: Export,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Self {
+        let export = small_export();
+        let mut args =
+            vec!["kiro-exporter", "--cur.path", export.path().to_str().unwrap(), "--web.listen-address", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let config = Args::load(args).unwrap().into_config().unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let app = rt.block_on(App::new(config)).unwrap();
+        let addr = app.local_addr().unwrap().to_string();
+        let token = CancellationToken::new();
+        rt.spawn(app.run(token.clone()));
+        Server { _rt: rt, addr, token, _export: export }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+fn wait_ready(ok: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(Instant::now() < deadline, "the exporter did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+fn gunzip(b: &[u8]) -> String {
+    let mut s = String::new();
+    flate2::read::GzDecoder::new(b).read_to_string(&mut s).unwrap();
+    s
+}
+
+fn cost_lines(text: &str) -> Vec<String> {
+    text.lines().filter(|l| l.starts_with("kiro_credits") || l.starts_with("bedrock_")).map(str::to_owned).collect()
+}
+
+#[test]
+fn gzip_when_asked_for_and_plain_otherwise() {
+    let s = Server::start(&[]);
+    wait_ready(|| http_get(&s.addr, "/-/ready", &[]).0 == 200);
+    let (status, head, plain) = http_get(&s.addr, "/metrics", &[]);
+    assert_eq!(status, 200);
+    assert!(!head.to_ascii_lowercase().contains("content-encoding"), "{head}");
+    let plain = String::from_utf8(plain).unwrap();
+    for _ in 0..2 {
+        // Twice: the second scrape reuses the snapshot's compressed part.
+        let (status, head, zipped) = http_get(&s.addr, "/metrics", &[("Accept-Encoding", "gzip")]);
+        assert_eq!(status, 200);
+        assert!(head.to_ascii_lowercase().contains("content-encoding: gzip"), "{head}");
+        assert!(zipped.len() * 3 < plain.len(), "{} bytes compressed vs {} plain", zipped.len(), plain.len());
+        let text = gunzip(&zipped);
+        assert!(!cost_lines(&text).is_empty());
+        assert_eq!(cost_lines(&text), cost_lines(&plain));
+        assert!(text.contains("kiro_exporter_build_info"), "the live part is there too");
+    }
+    // OpenMetrics compressed ends with # EOF.
+    let (_, _, om) = http_get(
+        &s.addr,
+        "/metrics",
+        &[("Accept-Encoding", "gzip"), ("Accept", "application/openmetrics-text;version=1.0.0")],
+    );
+    assert!(gunzip(&om).ends_with("# EOF\n"));
+    let (_, head, _) = http_get(&s.addr, "/metrics", &[("Accept-Encoding", "gzip;q=0")]);
+    assert!(!head.to_ascii_lowercase().contains("content-encoding"));
+}
+
+#[test]
+fn basic_auth_right_wrong_missing_and_health_exemption() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "basic_auth_users:\n  prometheus: {hash}\nhttp_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n"
+        ),
+    )
+    .unwrap();
+    let s = Server::start(&["--web.config.file", web.to_str().unwrap()]);
+    let good = basic("prometheus", "s3cret");
+    wait_ready(|| http_get(&s.addr, "/-/ready", &[("Authorization", &good)]).0 == 200);
+
+    let (status, head, body) = http_get(&s.addr, "/metrics", &[("Authorization", &good)]);
+    assert_eq!(status, 200);
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("kiro_credits_used{"));
+    for auth in [None, Some(basic("prometheus", "wrong")), Some(basic("nobody", "s3cret")), Some("Bearer x".into())] {
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        for path in ["/metrics", "/-/healthy", "/-/ready", "/"] {
+            let (status, head, body) = http_get(&s.addr, path, &headers);
+            assert_eq!(status, 401, "{path} {auth:?}");
+            assert!(head.to_ascii_lowercase().contains("www-authenticate: basic"), "{head}");
+            assert!(!String::from_utf8_lossy(&body).contains("kiro_"), "no data without credentials");
+        }
+    }
+
+    // A new user applies to the next connection, without a restart; the old one is gone.
+    let hash2 = bcrypt::hash("other", 4).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&web, format!("basic_auth_users:\n  grafana: {hash2}\n")).unwrap();
+    assert_eq!(http_get(&s.addr, "/metrics", &[("Authorization", &basic("grafana", "other"))]).0, 200);
+    assert_eq!(http_get(&s.addr, "/metrics", &[("Authorization", &good)]).0, 401);
+    drop(s);
+
+    let s = Server::start(&["--web.config.file", web.to_str().unwrap(), "--web.health-without-auth"]);
+    assert_eq!(http_get(&s.addr, "/-/healthy", &[]).0, 200);
+    assert_eq!(http_get(&s.addr, "/metrics", &[]).0, 401);
+}
+
+#[test]
+fn a_bad_web_config_is_a_startup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, "basic_auth_users:\n  prometheus: not-a-hash\n").unwrap();
+    let out = run(&["--cur.path", "/nonexistent", "--web.config.file", web.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("web.yml") && err.contains("not a bcrypt hash"), "{err}");
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in `dir`.
+fn pki(dir: &Path) -> (CertificateDer<'static>, Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, &ca_key);
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().signed_by(&server_key, &issuer).unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let client =
+        CertificateParams::new(vec!["prometheus".to_owned()]).unwrap().signed_by(&client_key, &issuer).unwrap();
+    std::fs::write(dir.join("ca.crt"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("server.crt"), server.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
+    let client_key = PrivateKeyDer::try_from(client_key.serialize_der()).unwrap();
+    (ca_cert.der().clone(), vec![client.der().clone()], client_key)
+}
+
+/// GET over TLS; `Err` when the handshake or the request fails.
+fn tls_get(
+    addr: &str,
+    path: &str,
+    ca: &CertificateDer<'static>,
+    client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+) -> Result<(u16, String), String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match client {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
+        tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut buf = Vec::new();
+        tls.read_to_end(&mut buf).await.map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or(format!("no status: {text}"))?;
+        Ok((status, text))
+    })
+}
+
+#[test]
+fn tls_and_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, client_chain, client_key) = pki(dir.path());
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_version: TLS12\n")
+        .unwrap();
+    let s = Server::start(&["--web.config.file", web.to_str().unwrap()]);
+    wait_ready(|| tls_get(&s.addr, "/-/ready", &ca, None).is_ok_and(|(st, _)| st == 200));
+    let (status, body) = tls_get(&s.addr, "/metrics", &ca, None).unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("kiro_credits_used{"));
+    // Plain HTTP to the TLS port gets no data.
+    let plain = std::panic::catch_unwind(|| http_get(&s.addr, "/metrics", &[]));
+    assert!(plain.map_or(true, |(status, _, body)| status != 200 && !String::from_utf8_lossy(&body).contains("kiro_")));
+    drop(s);
+
+    // Mutual TLS: a client certificate signed by the CA is required.
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n",
+    )
+    .unwrap();
+    let s = Server::start(&["--web.config.file", web.to_str().unwrap()]);
+    let with_cert = |path| tls_get(&s.addr, path, &ca, Some((client_chain.clone(), client_key.clone_key())));
+    wait_ready(|| with_cert("/-/ready").is_ok_and(|(st, _)| st == 200));
+    assert!(with_cert("/metrics").unwrap().1.contains("kiro_credits_used{"));
+    assert!(tls_get(&s.addr, "/metrics", &ca, None).is_err(), "no client certificate, no connection");
+    // A certificate from another CA is refused too.
+    let other = tempfile::tempdir().unwrap();
+    let (_, stranger_chain, stranger_key) = pki(other.path());
+    assert!(tls_get(&s.addr, "/metrics", &ca, Some((stranger_chain, stranger_key))).is_err());
+}
