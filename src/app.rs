@@ -54,7 +54,7 @@ pub async fn open_source(config: &Config, source: &SourceConfig) -> anyhow::Resu
             let root = store::open(location, &config.s3)
                 .await
                 .with_context(|| format!("opening the export at {}", location.display()))?;
-            Ok(OpenedSource { source: Arc::new(EmbeddedSource::new(root)?), metrics: None })
+            Ok(OpenedSource { source: Arc::new(EmbeddedSource::new(root, config.memory_limit)?), metrics: None })
         }
         SourceConfig::Athena { table, export } => {
             let export = match export {

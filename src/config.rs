@@ -163,6 +163,26 @@ pub struct Args {
     #[arg(long = "identity.refresh-interval", env = "KIRO_EXPORTER_IDENTITY_REFRESH_INTERVAL", default_value = "6h", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub identity_refresh_interval: Duration,
 
+    /// Refuse a refresh whose metrics would have more series than this (a clear error instead of a
+    /// scrape that overwhelms Prometheus); lower it with --metrics.max-users.
+    #[arg(
+        long = "metrics.max-series",
+        env = "KIRO_EXPORTER_METRICS_MAX_SERIES",
+        default_value_t = 500_000,
+        value_name = "N"
+    )]
+    pub max_series: usize,
+
+    /// Memory the embedded engine may use for one query (e.g. 512MiB, 2GiB); a bigger query fails with a
+    /// clear error instead of the process running out of memory.
+    #[arg(
+        long = "query.memory-limit",
+        env = "KIRO_EXPORTER_QUERY_MEMORY_LIMIT",
+        default_value = "2GiB",
+        value_name = "BYTES"
+    )]
+    pub memory_limit: String,
+
     /// Export at most this many users per metric (the most credits first); the rest are summed into
     /// user="__other__" per account, region, plan and team.
     #[arg(long = "metrics.max-users", env = "KIRO_EXPORTER_METRICS_MAX_USERS", value_name = "N")]
@@ -356,6 +376,9 @@ pub struct Config {
     pub billing_period: Option<BillingPeriod>,
     pub identity: IdentityConfig,
     pub max_users: Option<usize>,
+    pub max_series: usize,
+    /// Bytes the embedded engine may use per query.
+    pub memory_limit: usize,
     pub plans: PlanCatalog,
     pub idle: IdleRule,
     pub bedrock: BedrockConfig,
@@ -396,6 +419,25 @@ fn flatten_yaml(prefix: &str, v: &serde_norway::Value, out: &mut Vec<(String, Ve
         other => out.push((prefix.to_owned(), vec![scalar(other)?])),
     }
     Ok(())
+}
+
+/// `2GiB`, `512MiB`, `100MB`, `1048576`.
+fn parse_bytes(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: usize = n.parse().ok()?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
 }
 
 impl Args {
@@ -510,6 +552,15 @@ impl Args {
         if self.identity_refresh_interval < Duration::from_secs(1) {
             return Err(invalid("--identity.refresh-interval must be at least 1s".into()));
         }
+        let memory_limit = parse_bytes(&self.memory_limit).filter(|b| *b >= 16 << 20).ok_or_else(|| {
+            invalid(format!(
+                "--query.memory-limit: {:?} is not a size of at least 16MiB (e.g. 2GiB)",
+                self.memory_limit
+            ))
+        })?;
+        if self.max_series == 0 {
+            return Err(invalid("--metrics.max-series must be at least 1".into()));
+        }
         if self.max_users == Some(0) {
             return Err(invalid("--metrics.max-users must be at least 1".into()));
         }
@@ -572,6 +623,8 @@ impl Args {
             billing_period,
             identity,
             max_users: self.max_users,
+            max_series: self.max_series,
+            memory_limit,
             plans: PlanCatalog::with_overrides(&plans, overage),
             idle: IdleRule { idle_credits, idle_after_days: self.idle_after },
             bedrock,

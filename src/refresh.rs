@@ -23,7 +23,8 @@ use crate::snapshot::{PeriodSelection, Snapshot};
 use crate::sources::activity::{ActivityError, ActivitySource};
 use crate::sources::{CurSource, SourceError};
 use crate::sql::{
-    BEDROCK_LINES, IAM_PRINCIPAL, IAM_PRINCIPAL_FIX, KIRO_LINES, Query, parse_bedrock_lines, parse_kiro_lines,
+    BEDROCK_LINES, IAM_PRINCIPAL, IAM_PRINCIPAL_FIX, KIRO_LINES, Query, check_bedrock_lines, check_kiro_lines,
+    parse_bedrock_lines, parse_kiro_lines,
 };
 
 /// Why a refresh failed. The last good snapshot stays published.
@@ -37,6 +38,10 @@ pub enum RefreshError {
     Activity(#[from] ActivityError),
     #[error("refresh did not finish within {}", humantime::format_duration(*.0))]
     Timeout(Duration),
+    #[error(
+        "the metrics would have {series} series, more than --metrics.max-series {max}: export fewer users with --metrics.max-users, or raise the limit"
+    )]
+    TooManySeries { series: usize, max: usize },
 }
 
 impl RefreshError {
@@ -46,7 +51,7 @@ impl RefreshError {
             Self::Source(_) => "cur",
             Self::Identity(_) => "identity",
             Self::Activity(_) => "activity_report",
-            Self::Timeout(_) => "refresh",
+            Self::Timeout(_) | Self::TooManySeries { .. } => "refresh",
         }
     }
 
@@ -57,6 +62,7 @@ impl RefreshError {
             Self::Identity(e) => e.kind(),
             Self::Activity(e) => e.kind(),
             Self::Timeout(_) => "timeout",
+            Self::TooManySeries { .. } => "too_many_series",
         }
     }
 }
@@ -106,6 +112,7 @@ pub struct Refresher {
     identity: Arc<IdentityMonitor>,
     rules: LabelRules,
     max_users: Option<usize>,
+    max_series: usize,
     plans: PlanCatalog,
     idle: IdleRule,
     bedrock: BedrockConfig,
@@ -132,6 +139,7 @@ impl Refresher {
             identity,
             rules: config.identity.rules.clone(),
             max_users: config.max_users,
+            max_series: config.max_series,
             plans: config.plans.clone(),
             idle: config.idle,
             bedrock: config.bedrock.clone(),
@@ -192,10 +200,14 @@ impl Refresher {
         let bedrock = self.source.query(Query { aggregate: &BEDROCK_LINES, tag_keys: &self.tag_keys }, period).await?;
         // Both queries cover the same files: count the rows once, the bytes each query fetched.
         self.metrics.observe_read(0, bedrock.bytes_read);
+        let parsed_kiro = parse_kiro_lines(&kiro.table).map_err(SourceError::from)?;
+        let parsed_bedrock = parse_bedrock_lines(&bedrock.table, self.tag_keys.len()).map_err(SourceError::from)?;
+        check_kiro_lines(&parsed_kiro).map_err(SourceError::from)?;
+        check_bedrock_lines(&parsed_bedrock).map_err(SourceError::from)?;
         let mut lines = Lines {
-            kiro: parse_kiro_lines(&kiro.table).map_err(SourceError::from)?,
+            kiro: parsed_kiro,
             principal_column: !bedrock.absent_columns.contains(&IAM_PRINCIPAL),
-            bedrock: parse_bedrock_lines(&bedrock.table, self.tag_keys.len()).map_err(SourceError::from)?,
+            bedrock: parsed_bedrock,
         };
         // A table may declare the column (Athena DDL) while the files lack it: then no row has a principal.
         lines.principal_column &= lines.bedrock.is_empty()
@@ -325,6 +337,10 @@ impl Refresher {
             activity_up,
             ..Snapshot::default()
         };
+        let series: usize = crate::metrics::snapshot_families(&snapshot).iter().map(|f| f.samples.len()).sum();
+        if series > self.max_series {
+            return Err(RefreshError::TooManySeries { series, max: self.max_series });
+        }
         Ok((Arc::new(snapshot), result))
     }
 }

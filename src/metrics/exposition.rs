@@ -97,12 +97,28 @@ pub fn format_bound(v: f64) -> String {
     if v.is_finite() && v.fract() == 0.0 { format!("{s}.0") } else { s }
 }
 
+/// Label values longer than this (in bytes) are cut and end in `…` and a hash of the whole value (so two
+/// long values stay two series): a 10,000-character name from a broken directory must not make every
+/// scrape huge (Prometheus' `label_value_length_limit` would reject it).
+pub const MAX_LABEL_VALUE_BYTES: usize = 1024;
+
 fn escape_label_value(out: &mut String, v: &str) {
+    use sha2::Digest;
+    let mut used = 0;
     for c in v.chars() {
+        used += c.len_utf8();
+        if used > MAX_LABEL_VALUE_BYTES - 20 && v.len() > MAX_LABEL_VALUE_BYTES {
+            let hash = sha2::Sha256::digest(v.as_bytes());
+            out.push('…');
+            out.push_str(&hash.iter().take(6).map(|b| format!("{b:02x}")).collect::<String>());
+            return;
+        }
         match c {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
+            // Other control characters are valid UTF-8 but break terminals and log pipelines.
+            c if c.is_control() => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
@@ -172,6 +188,23 @@ pub fn finish(out: &mut String, format: Format) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_and_control_character_label_values_are_bounded() {
+        let mut out = String::new();
+        let long = "x".repeat(10_000);
+        escape_label_value(&mut out, &long);
+        assert!(out.len() <= MAX_LABEL_VALUE_BYTES && out.contains('…'), "{}", out.len());
+        let mut other = String::new();
+        escape_label_value(&mut other, &format!("{long}y"));
+        assert_ne!(out, other, "two long values stay two series");
+        let mut ctl = String::new();
+        escape_label_value(&mut ctl, "a\u{0}b\tc\nd\u{1b}[31m");
+        assert_eq!(ctl, "a\u{FFFD}b\u{FFFD}c\\nd\u{FFFD}[31m");
+        let mut uni = String::new();
+        escape_label_value(&mut uni, &"é".repeat(600));
+        assert!(uni.len() <= MAX_LABEL_VALUE_BYTES + 3);
+    }
 
     #[test]
     fn negotiation() {

@@ -19,7 +19,7 @@ use datafusion::logical_expr::lit;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use tokio::sync::Mutex;
 
-use super::export::{self, Delivery};
+use super::export::{self, DataFile, Delivery};
 use super::store::Rooted;
 use super::{CurSource, PeriodInputs, QueryOutput, SourceError, absent_optional_columns};
 use crate::model::BillingPeriod;
@@ -35,8 +35,11 @@ pub struct EmbeddedSource {
 }
 
 impl EmbeddedSource {
-    pub fn new(root: Rooted) -> Result<Self, SourceError> {
+    /// `memory_limit`: bytes a query may hold (aggregation state); more fails the query ("Resources
+    /// exhausted") instead of the process running out of memory.
+    pub fn new(root: Rooted, memory_limit: usize) -> Result<Self, SourceError> {
         let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(memory_limit, 1.0)
             .build_arc()
             .map_err(|e| SourceError::Config(format!("DataFusion runtime: {e}")))?;
         runtime.register_object_store(&root.url, root.store.clone());
@@ -46,6 +49,60 @@ impl EmbeddedSource {
     async fn inspect_delivery(&self, period: BillingPeriod) -> Result<Delivery, SourceError> {
         let cache = self.runtime.cache_manager.get_file_metadata_cache();
         export::inspect(&self.root, &cache, period).await
+    }
+
+    /// Runs one aggregate over `files` (all of a delivery, or one when locating a bad value).
+    async fn run(
+        &self,
+        query: Query<'_>,
+        period: BillingPeriod,
+        schema: &SchemaRef,
+        files: &[&DataFile],
+    ) -> Result<Table, String> {
+        let err = |e: datafusion::error::DataFusionError| e.to_string();
+        let mut config = SessionConfig::new()
+            .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .with_information_schema(false);
+        let parquet = &mut config.options_mut().execution.parquet;
+        // Page indexes are of no use for these filters (product code and operation are not sorted).
+        // Filter pushdown into the decoder was measured on the 2M-row benchmark month: slower (0.52 s vs
+        // 0.50 s) and 25% more memory, so the filter runs after decoding, as by default.
+        parquet.enable_page_index = false;
+        let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
+        if files.is_empty() {
+            let empty = MemTable::try_new(schema.clone(), vec![vec![]]).map_err(err)?;
+            ctx.register_table("cur_files", Arc::new(empty)).map_err(err)?;
+        } else {
+            let urls = files
+                .iter()
+                .map(|f| {
+                    let url = self
+                        .root
+                        .url
+                        .join(f.meta.location.as_ref())
+                        .map_err(|e| format!("{}: {e}", f.meta.location))?;
+                    ListingTableUrl::parse(url.as_str()).map_err(err)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+            let config = ListingTableConfig::new_with_multi_paths(urls)
+                .with_listing_options(options)
+                .with_schema(schema.clone());
+            let table = ListingTable::try_new(config).map_err(err)?;
+            ctx.register_table("cur_files", Arc::new(table)).map_err(err)?;
+        }
+        // The export's partition column, as Athena sees it, so the SQL text is the same on both engines.
+        let view = ctx
+            .table("cur_files")
+            .await
+            .map_err(err)?
+            .with_column("billing_period", lit(period.to_string()))
+            .map_err(err)?;
+        ctx.register_table("cur", view.into_view()).map_err(err)?;
+        let df = ctx.sql(&query.render("cur", period)).await.map_err(err)?;
+        let out_schema: Schema = df.schema().as_arrow().clone();
+        let batches = df.collect().await.map_err(err)?;
+        to_table(&batches, &out_schema)
     }
 
     async fn delivery(&self, period: BillingPeriod) -> Result<Delivery, SourceError> {
@@ -78,34 +135,64 @@ fn arrow_type(ty: SqlType) -> DataType {
     }
 }
 
-/// The table schema for an aggregate: the files' merged schema, with absent optional columns added.
+/// Whether a file's column type can be read as the aggregate's declared type: the same kind of value, so
+/// DataFusion's schema adapter casts it (timestamps of another unit or zone, other float or integer
+/// widths, string views, any map layout for a map column).
+fn compatible(file: &DataType, declared: SqlType) -> bool {
+    match declared {
+        SqlType::Varchar => matches!(file, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View),
+        SqlType::Double => file.is_floating() || file.is_integer() || matches!(file, DataType::Decimal128(..)),
+        SqlType::Timestamp => matches!(file, DataType::Timestamp(..) | DataType::Date32 | DataType::Date64),
+        SqlType::MapVarchar => matches!(file, DataType::Map(..)),
+    }
+}
+
+/// The table schema for an aggregate: its columns only, at the types it declares (maps keep the files'
+/// layout). A file whose column has another kind of type (text where a number belongs) fails with the file
+/// and column named; a required column no file has fails with the setting that adds it; an absent optional
+/// column is read as NULL.
 fn table_schema(
     aggregate: &'static Aggregate,
     delivery: &Delivery,
 ) -> Result<(SchemaRef, Vec<&'static str>), SourceError> {
-    let mut schema = if delivery.files.is_empty() {
-        Schema::empty()
-    } else {
-        Schema::try_merge(delivery.files.iter().map(|f| f.schema.as_ref().clone()))
-            .map_err(|e| SourceError::Schema(e.to_string()))?
-    };
+    let mut fields = Vec::with_capacity(aggregate.columns.len());
+    let mut present = std::collections::HashSet::new();
+    for c in aggregate.columns {
+        let mut ty = None;
+        for f in &delivery.files {
+            let Ok(field) = f.schema.field_with_name(c.name) else { continue };
+            if !compatible(field.data_type(), c.ty) {
+                return Err(SourceError::Schema(format!(
+                    "{}: column {} is {}, expected {:?}",
+                    f.meta.location,
+                    c.name,
+                    field.data_type(),
+                    c.ty
+                )));
+            }
+            if ty.is_none() {
+                ty = Some(match c.ty {
+                    SqlType::MapVarchar => field.data_type().clone(),
+                    other => arrow_type(other),
+                });
+            }
+        }
+        if let Some(ty) = ty {
+            present.insert(c.name);
+            fields.push(Field::new(c.name, ty, true));
+        }
+    }
     if delivery.files.is_empty() {
         // Nothing to read: an empty table of the documented types gives the aggregate's empty result.
         let fields: Vec<Field> = aggregate.columns.iter().map(|c| Field::new(c.name, arrow_type(c.ty), true)).collect();
         return Ok((Arc::new(Schema::new(fields)), Vec::new()));
     }
-    let mut added = Vec::new();
-    let absent = absent_optional_columns(aggregate, |name| schema.field_with_name(name).is_ok())?;
+    let absent = absent_optional_columns(aggregate, |name| present.contains(name))?;
     for c in &absent {
         tracing::debug!(column = c.name, "optional column absent from the export; reading it as NULL");
-        added.push(Field::new(c.name, arrow_type(c.ty), true));
+        fields.push(Field::new(c.name, arrow_type(c.ty), true));
     }
-    if !added.is_empty() {
-        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.extend(added);
-        schema = Schema::new_with_metadata(fields, schema.metadata().clone());
-    }
-    Ok((Arc::new(schema), absent.iter().map(|c| c.name).collect()))
+    Ok((Arc::new(Schema::new(fields)), absent.iter().map(|c| c.name).collect()))
 }
 
 fn to_table(batches: &[RecordBatch], schema: &Schema) -> Result<Table, String> {
@@ -161,62 +248,30 @@ impl CurSource for EmbeddedSource {
         let bytes_before = self.root.store.bytes_read();
         let delivery = self.delivery(period).await?;
         let (schema, absent_columns) = table_schema(aggregate, &delivery)?;
-        let query_err = |e: datafusion::error::DataFusionError| SourceError::Query {
-            aggregate: aggregate.name,
-            reason: e.to_string(),
-        };
-
-        let mut config = SessionConfig::new()
-            .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
-            .with_information_schema(false);
-        let parquet = &mut config.options_mut().execution.parquet;
-        // Page indexes are of no use for these filters (product code and operation are not sorted).
-        // Filter pushdown into the decoder was measured on the 2M-row benchmark month: slower (0.52 s vs
-        // 0.50 s) and 25% more memory, so the filter runs after decoding, as by default.
-        parquet.enable_page_index = false;
-        let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
-        if delivery.files.is_empty() {
-            let empty = MemTable::try_new(schema.clone(), vec![vec![]]).map_err(query_err)?;
-            ctx.register_table("cur_files", Arc::new(empty)).map_err(query_err)?;
-        } else {
-            let urls = delivery
-                .files
-                .iter()
-                .map(|f| {
-                    let url = self.root.url.join(f.meta.location.as_ref()).map_err(|e| SourceError::Query {
-                        aggregate: aggregate.name,
-                        reason: format!("{}: {e}", f.meta.location),
-                    })?;
-                    ListingTableUrl::parse(url.as_str()).map_err(query_err)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-            let config = ListingTableConfig::new_with_multi_paths(urls)
-                .with_listing_options(options)
-                .with_schema(schema.clone());
-            let table = ListingTable::try_new(config).map_err(query_err)?;
-            ctx.register_table("cur_files", Arc::new(table)).map_err(query_err)?;
-        }
-        // The export's partition column, as Athena sees it, so the SQL text is the same on both engines.
-        let view = ctx
-            .table("cur_files")
-            .await
-            .map_err(query_err)?
-            .with_column("billing_period", lit(period.to_string()))
-            .map_err(query_err)?;
-        ctx.register_table("cur", view.into_view()).map_err(query_err)?;
-
-        let df = ctx.sql(&query.render("cur", period)).await.map_err(query_err)?;
-        let out_schema: Schema = df.schema().as_arrow().clone();
+        let all: Vec<&DataFile> = delivery.files.iter().collect();
         let started = std::time::Instant::now();
-        let batches = df.collect().await.map_err(query_err)?;
-        let executed = started.elapsed();
-        let table = to_table(&batches, &out_schema)
-            .map_err(|reason| SourceError::Query { aggregate: aggregate.name, reason })?;
+        let table = match self.run(query, period, &schema, &all).await {
+            Ok(t) => t,
+            Err(e) => {
+                // A value the engine cannot take (NaN, 1e300 as an amount): find the file that has it, by
+                // running the aggregate on each file alone, so the error names it.
+                let mut located = None;
+                if all.len() > 1 {
+                    for f in &all {
+                        if let Err(e) = self.run(query, period, &schema, &[*f]).await {
+                            located = Some(format!("{}: {e}", f.meta.location));
+                            break;
+                        }
+                    }
+                } else if let Some(f) = all.first() {
+                    located = Some(format!("{}: {e}", f.meta.location));
+                }
+                return Err(SourceError::Query { aggregate: aggregate.name, reason: located.unwrap_or(e) });
+            }
+        };
         tracing::debug!(
             aggregate = aggregate.name,
-            execute_ms = executed.as_millis() as u64,
-            convert_ms = (started.elapsed() - executed).as_millis() as u64,
+            ms = started.elapsed().as_millis() as u64,
             rows = table.rows.len(),
             "query done"
         );

@@ -332,9 +332,100 @@ pub fn parse_bedrock_lines(table: &Table, tag_count: usize) -> Result<Vec<Bedroc
     Ok(out)
 }
 
+/// Amounts beyond this (credits, tokens in the bill's unit, USD) are not a bill but a broken export.
+const ABSURD: i64 = 1_000_000_000_000;
+
+/// Refuses values no real bill has: negative credits used, and amounts beyond a trillion. The error names
+/// the column, the value and the licence, so the user can find the line item.
+pub fn check_kiro_lines(lines: &[KiroLine]) -> Result<(), ResultError> {
+    let absurd = Decimal::from(ABSURD);
+    for l in lines {
+        let who = || {
+            format!(
+                "account {}, {}, day {}",
+                l.account_id,
+                l.resource_id.as_deref().unwrap_or("no resource id"),
+                l.usage_date.map_or_else(
+                    || "-".to_owned(),
+                    |t| chrono::DateTime::from_timestamp(t, 0)
+                        .map_or(t.to_string(), |d| d.format("%Y-%m-%d").to_string())
+                )
+            )
+        };
+        let credits = l.operation.as_deref() == Some("Credits") && l.line_item_type.as_deref() == Some("Usage");
+        if credits && l.usage_amount.is_sign_negative() && !l.usage_amount.is_zero() {
+            return Err(ResultError {
+                aggregate: KIRO_LINES.name,
+                reason: format!(
+                    "column line_item_usage_amount: negative credits used ({}) for {}",
+                    l.usage_amount.normalize(),
+                    who()
+                ),
+            });
+        }
+        for (column, v) in [("line_item_usage_amount", l.usage_amount), ("line_item_unblended_cost", l.unblended_cost)]
+        {
+            if v.abs() > absurd {
+                return Err(ResultError {
+                    aggregate: KIRO_LINES.name,
+                    reason: format!("column {column}: absurd value {} for {}", v.normalize(), who()),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The same magnitude check for the Bedrock rows.
+pub fn check_bedrock_lines(lines: &[BedrockLine]) -> Result<(), ResultError> {
+    let absurd = Decimal::from(ABSURD);
+    for l in lines {
+        for (column, v) in [("line_item_usage_amount", l.usage_amount), ("line_item_unblended_cost", l.unblended_cost)]
+        {
+            if v.abs() > absurd {
+                return Err(ResultError {
+                    aggregate: BEDROCK_LINES.name,
+                    reason: format!(
+                        "column {column}: absurd value {v} for account {}, principal {:?}, usage type {:?}",
+                        l.account_id,
+                        l.principal.as_deref().unwrap_or(""),
+                        l.usage_type.as_deref().unwrap_or("")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_and_negative_values_are_refused_by_name() {
+        let ok = KiroLine {
+            account_id: "1".into(),
+            resource_id: Some("arn:aws:identitystore:::user/u".into()),
+            operation: Some("Credits".into()),
+            line_item_type: Some("Usage".into()),
+            usage_amount: Decimal::from(5),
+            ..KiroLine::default()
+        };
+        assert!(check_kiro_lines(std::slice::from_ref(&ok)).is_ok());
+        let neg = KiroLine { usage_amount: Decimal::from(-500), usage_date: Some(1_791_158_400), ..ok.clone() };
+        let e = check_kiro_lines(&[neg]).unwrap_err().to_string();
+        assert!(
+            e.contains("line_item_usage_amount: negative credits used (-500)") && e.contains("user/u, day 2026-10-05"),
+            "{e}"
+        );
+        let refund = KiroLine { line_item_type: Some("Refund".into()), usage_amount: Decimal::from(-5), ..ok.clone() };
+        assert!(check_kiro_lines(&[refund]).is_ok(), "refunds may be negative");
+        let big = KiroLine { unblended_cost: Decimal::from(ABSURD) * Decimal::from(10), ..ok };
+        assert!(check_kiro_lines(&[big]).unwrap_err().to_string().contains("line_item_unblended_cost: absurd value"));
+        let b = BedrockLine { usage_amount: Decimal::from(ABSURD) * Decimal::from(2), ..BedrockLine::default() };
+        assert!(check_bedrock_lines(&[b]).is_err());
+    }
 
     #[test]
     fn renders_only_table_and_period() {

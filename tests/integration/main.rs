@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod format;
 mod golden;
+mod hostile;
 mod identity;
 mod kiro_cli;
 mod s3;
