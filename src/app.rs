@@ -72,7 +72,8 @@ pub async fn open_source(config: &Config, source: &SourceConfig) -> anyhow::Resu
     }
 }
 
-async fn refresher(
+/// The refresher of a configuration (`None` when only kiro-cli is enabled) and its source's metrics.
+pub async fn refresher(
     config: &Config,
     identity: &Arc<IdentityMonitor>,
     metrics: &Arc<SelfMetrics>,
@@ -132,7 +133,11 @@ async fn refresh_once(
     let started = Instant::now();
     let outcome = match tokio::time::timeout(config.refresh_timeout, refresher.refresh(chrono::Utc::now())).await {
         Ok(r) => r,
-        Err(_) => Err(RefreshError::Timeout(config.refresh_timeout)),
+        Err(_) => {
+            // The abandoned refresh may have left a query running (and billing) in Athena.
+            refresher.cancel_running().await;
+            Err(RefreshError::Timeout(config.refresh_timeout))
+        }
     };
     match outcome {
         Ok((snapshot, result)) => {
@@ -325,7 +330,11 @@ async fn refresh_loop(
             _ = names_changed.notified() => {}
         }
         let outcome = tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = shutdown.cancelled() => {
+                // Shutdown during a refresh: stop what it started remotely before the process exits.
+                refresher.cancel_running().await;
+                break;
+            }
             r = refresh_once(config, refresher, metrics) => r,
         };
         match outcome {

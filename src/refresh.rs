@@ -237,6 +237,11 @@ impl Refresher {
         Ok((lines, RefreshResult::Success))
     }
 
+    /// Stops remote work a dropped refresh left behind (an Athena query), waiting for it to be sent.
+    pub async fn cancel_running(&self) {
+        self.source.cancel_running().await;
+    }
+
     /// Runs one refresh and returns the new snapshot and how it was obtained.
     pub async fn refresh(&self, now: DateTime<Utc>) -> Result<(Arc<Snapshot>, RefreshResult), RefreshError> {
         let (mut period, mut selection) = self.choose_period(now).await?;

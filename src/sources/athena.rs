@@ -9,8 +9,8 @@
 //! daemon stops, and their results are read page by page as text (exact decimals, NULLs kept).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -74,6 +74,9 @@ pub struct AthenaSource {
     warned: Mutex<BTreeSet<String>>,
     stats: Mutex<Stats>,
     tokens: AtomicU64,
+    /// Queries started and not yet seen to finish: stopped by `cancel_running` after a refresh timeout and
+    /// at shutdown.
+    running: Arc<Mutex<HashSet<String>>>,
 }
 
 impl AthenaSource {
@@ -89,6 +92,7 @@ impl AthenaSource {
             warned: Mutex::new(BTreeSet::new()),
             stats: Mutex::new(Stats::default()),
             tokens: AtomicU64::new(0),
+            running: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
@@ -193,8 +197,12 @@ impl AthenaSource {
             .query_execution_id()
             .map(str::to_owned)
             .ok_or_else(|| err("StartQueryExecution returned no id".into()))?;
-        // Stops the query if this future is dropped (timeout, shutdown) before it finished.
-        let mut guard = StopOnDrop { client: Some(self.client.clone()), id: id.clone() };
+        // Stops the query if this future is dropped (timeout, shutdown) before it finished; the id is also
+        // registered so that `cancel_running` can stop it and wait for the answer (a spawned stop may not
+        // run before the process exits).
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone());
+        let mut guard =
+            StopOnDrop { client: Some(self.client.clone()), id: id.clone(), running: Some(self.running.clone()) };
 
         let deadline = tokio::time::Instant::now() + self.table.query_timeout;
         let mut delay = Duration::from_millis(200);
@@ -226,7 +234,7 @@ impl AthenaSource {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         };
-        guard.client = None;
+        guard.finished();
         match state {
             Some(QueryExecutionState::Succeeded) => {}
             Some(QueryExecutionState::Failed) => {
@@ -285,15 +293,26 @@ pub fn null_safe_map_lookups(sql: &str) -> String {
 struct StopOnDrop {
     client: Option<aws_sdk_athena::Client>,
     id: String,
+    /// Removes the id from the source's running set once the query is over (or stopped).
+    running: Option<Arc<Mutex<HashSet<String>>>>,
 }
 
 impl StopOnDrop {
+    /// The query finished: nothing to stop.
+    fn finished(&mut self) {
+        self.client = None;
+        if let Some(r) = self.running.take() {
+            r.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        }
+    }
+
     async fn stop(&mut self) {
         if let Some(c) = self.client.take()
             && let Err(e) = c.stop_query_execution().query_execution_id(&self.id).send().await
         {
             tracing::warn!(query = %self.id, error = %crate::refresh::error_chain(&e), "could not stop the Athena query");
         }
+        self.finished();
     }
 }
 
@@ -344,6 +363,21 @@ impl CurSource for AthenaSource {
             rows: f.files.iter().filter(|m| m.size > 0).count() as u64,
             bytes_read: root.store.bytes_read().saturating_sub(before),
         })
+    }
+
+    async fn cancel_running(&self) {
+        let ids: Vec<String> = self.running.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
+        for id in ids {
+            tracing::info!(query = %id, "stopping the unfinished Athena query");
+            let stop = self.client.stop_query_execution().query_execution_id(&id).send();
+            match tokio::time::timeout(Duration::from_secs(5), stop).await {
+                Ok(Ok(_)) => self.count("cancelled", 0),
+                Ok(Err(e)) => {
+                    tracing::warn!(query = %id, error = %crate::refresh::error_chain(&e), "could not stop the Athena query")
+                }
+                Err(_) => tracing::warn!(query = %id, "StopQueryExecution did not answer within 5s"),
+            }
+        }
     }
 
     async fn query(&self, query: Query<'_>, period: BillingPeriod) -> Result<QueryOutput, SourceError> {

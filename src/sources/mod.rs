@@ -56,6 +56,10 @@ pub trait CurSource: Send + Sync {
 
     /// Runs one aggregate for a period.
     async fn query(&self, query: Query<'_>, period: BillingPeriod) -> Result<QueryOutput, SourceError>;
+
+    /// Cancels work still running remotely after a query future was dropped (refresh timeout, shutdown),
+    /// and waits for the cancellation to be sent. Nothing to do for the embedded engine.
+    async fn cancel_running(&self) {}
 }
 
 /// The optional columns of `aggregate` that the table lacks (`has` says which it has); a missing required
