@@ -314,3 +314,43 @@ pub fn fails(args: &[&str], env: &[(&str, &str)]) -> String {
     assert!(!out.status.success(), "kiro-exporter {args:?} succeeded");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// The daemon in-process on 127.0.0.1 with `args` (the flags after the program name); stopped when
+/// dropped, or checked to stop within 10 s with [`Daemon::stop`].
+pub struct Daemon {
+    rt: tokio::runtime::Runtime,
+    pub addr: String,
+    token: tokio_util::sync::CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Daemon {
+    pub fn start(args: &[&str]) -> Self {
+        let mut all = vec!["kiro-exporter", "--web.listen-address", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let config = kiro_exporter::config::Args::load(all).unwrap().into_config().unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let app = rt.block_on(kiro_exporter::app::App::new(config)).unwrap();
+        let addr = app.local_addr().unwrap().to_string();
+        let token = tokio_util::sync::CancellationToken::new();
+        let task = Some(rt.spawn(app.run(token.clone())));
+        Daemon { rt, addr, token, task }
+    }
+
+    /// Cancels and requires a clean stop within 10 s.
+    pub fn stop(mut self) {
+        self.token.cancel();
+        let task = self.task.take().unwrap();
+        self.rt
+            .block_on(async { tokio::time::timeout(std::time::Duration::from_secs(10), task).await })
+            .expect("stops within 10s")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}

@@ -9,9 +9,6 @@ use datafusion::arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, Strin
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use kiro_exporter::app::App;
-use kiro_exporter::config::Args;
-use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
 
@@ -107,23 +104,8 @@ fn the_daemon_keeps_the_last_good_snapshot_through_hostile_input() {
     std::fs::copy(&chunk, &good_chunk).unwrap();
     let variants = variants(&good_chunk, spare.path());
 
-    let config = Args::load([
-        "kiro-exporter",
-        "--cur.path",
-        export.path().to_str().unwrap(),
-        "--web.listen-address",
-        "127.0.0.1:0",
-        "--refresh-interval",
-        "1s",
-    ])
-    .unwrap()
-    .into_config()
-    .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let app = rt.block_on(App::new(config)).unwrap();
-    let addr = app.local_addr().unwrap().to_string();
-    let token = CancellationToken::new();
-    let task = rt.spawn(app.run(token.clone()));
+    let daemon = Daemon::start(&["--cur.path", export.path().to_str().unwrap(), "--refresh-interval", "1s"]);
+    let addr = daemon.addr.clone();
     let wait = |what: &str, cond: &dyn Fn() -> bool| {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !cond() {
@@ -150,8 +132,7 @@ fn the_daemon_keeps_the_last_good_snapshot_through_hostile_input() {
         std::fs::copy(&good_chunk, &chunk).unwrap();
         wait("recovery", &|| value(&scrape(), "kiro_exporter_last_refresh_success", &[]) == 1.0);
     }
-    token.cancel();
-    rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), task).await }).unwrap().unwrap().unwrap();
+    daemon.stop();
 }
 
 #[test]

@@ -2,10 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use kiro_exporter::app::App;
-use kiro_exporter::config::Args;
-use tokio_util::sync::CancellationToken;
-
 use crate::common::*;
 
 fn metrics(addr: &str) -> Vec<(String, Labels, f64)> {
@@ -36,25 +32,15 @@ fn serves_the_last_good_snapshot_through_failures() {
     let live = tempfile::tempdir().unwrap();
     let root = live.path().join("export");
     std::fs::create_dir_all(&root).unwrap();
-    let config = Args::load([
-        "kiro-exporter",
+    let daemon = Daemon::start(&[
         "--cur.path",
         root.to_str().unwrap(),
         "--billing-period",
         "2026-10",
-        "--web.listen-address",
-        "127.0.0.1:0",
         "--refresh-interval",
         "1s",
-    ])
-    .unwrap()
-    .into_config()
-    .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let app = rt.block_on(App::new(config)).unwrap();
-    let addr = app.local_addr().unwrap().to_string();
-    let token = CancellationToken::new();
-    let task = rt.spawn(app.run(token.clone()));
+    ]);
+    let addr = daemon.addr.clone();
 
     wait_for("a failed refresh", || counter(&addr, "kiro_exporter_refreshes_total", &[("result", "failure")]) >= 1.0);
     assert_eq!(http_get(&addr, "/-/ready", &[]).0, 503);
@@ -101,11 +87,7 @@ fn serves_the_last_good_snapshot_through_failures() {
     std::fs::write(&chunk, good).unwrap();
     wait_for("recovery", || counter(&addr, "kiro_exporter_last_refresh_success", &[]) == 1.0);
 
-    token.cancel();
-    rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), task).await })
-        .expect("stops within 10s")
-        .unwrap()
-        .unwrap();
+    daemon.stop();
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

@@ -7,42 +7,31 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use kiro_exporter::app::App;
-use kiro_exporter::config::Args;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
 
-/// A running daemon on the sample-like export; stopped when dropped.
+/// A running daemon on a generated export; stopped when dropped.
 struct Server {
-    _rt: tokio::runtime::Runtime,
-    addr: String,
-    token: CancellationToken,
+    daemon: Daemon,
     _export: Export,
 }
 
 impl Server {
     fn start(extra: &[&str]) -> Self {
         let export = small_export();
-        let mut args =
-            vec!["kiro-exporter", "--cur.path", export.path().to_str().unwrap(), "--web.listen-address", "127.0.0.1:0"];
+        let mut args = vec!["--cur.path", export.path().to_str().unwrap()];
         args.extend_from_slice(extra);
-        let config = Args::load(args).unwrap().into_config().unwrap();
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let app = rt.block_on(App::new(config)).unwrap();
-        let addr = app.local_addr().unwrap().to_string();
-        let token = CancellationToken::new();
-        rt.spawn(app.run(token.clone()));
-        Server { _rt: rt, addr, token, _export: export }
+        Server { daemon: Daemon::start(&args), _export: export }
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.token.cancel();
+impl std::ops::Deref for Server {
+    type Target = Daemon;
+    fn deref(&self) -> &Daemon {
+        &self.daemon
     }
 }
 
