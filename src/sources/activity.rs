@@ -76,7 +76,10 @@ pub fn file_info(path: &str) -> Option<FileInfo> {
     if *kiro != "KiroLogs" || *report != "user_report" || account.is_empty() || region.is_empty() {
         return None;
     }
-    let name = parts.last()?.strip_suffix(".csv")?;
+    let last = parts.last()?;
+    let lower = last.to_ascii_lowercase();
+    let stem = lower.strip_suffix(".csv.gz").or_else(|| lower.strip_suffix(".csv"))?.len();
+    let name = &last[..stem];
     let (client, delivered) = match name.split_once(&format!("_{account}_user_report")) {
         // The timestamp is the leading digits (names may go on, e.g. `_part_2`).
         Some((client, rest)) => {
@@ -279,7 +282,13 @@ impl ActivitySource {
                         .try_collect()
                         .await
                         .map_err(|source| ActivityError::List { location: self.shown(&prefix), source })?;
-                    files.extend(listed.into_iter().filter(|m| m.location.as_ref().ends_with(".csv")));
+                    for m in listed {
+                        if file_info(m.location.as_ref()).is_some() {
+                            files.push(m);
+                        } else {
+                            tracing::debug!(file = %self.shown(&m.location), "not a user report file; skipped");
+                        }
+                    }
                 }
             }
         }
@@ -330,6 +339,15 @@ impl ActivitySource {
                 .bytes()
                 .await
                 .map_err(|source| ActivityError::Read { location: shown.clone(), source })?;
+            let bytes = if meta.location.as_ref().to_ascii_lowercase().ends_with(".gz") {
+                let mut text = Vec::new();
+                std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(bytes.as_ref()), &mut text).map_err(
+                    |e| ActivityError::Parse { file: shown.clone(), line: 0, reason: format!("not gzip: {e}") },
+                )?;
+                bytes::Bytes::from(text)
+            } else {
+                bytes
+            };
             rows.extend(parse_report(&shown, &info, &bytes)?);
         }
         if files.is_empty() {
@@ -366,6 +384,9 @@ mod tests {
         );
         assert_eq!(file_info("AWSLogs/1/KiroLogs/by_user_analytic/us-east-1/x.csv"), None);
         assert_eq!(file_info("AWSLogs/1/KiroLogs/user_report/us-east-1/2026/10/01/00/x.txt"), None);
+        let gz = file_info("AWSLogs/1/KiroLogs/user_report/us-east-1/2026/10/01/00/KIRO_CLI_1_user_report_7.CSV.gz")
+            .unwrap();
+        assert_eq!((gz.client.as_str(), gz.delivered.as_str()), ("KIRO_CLI", "7"));
     }
 
     #[test]
