@@ -186,8 +186,9 @@ pub fn tokens_per_unit(pricing_unit: Option<&str>, usage_type: &str) -> Option<D
             let n = if digits.is_empty() { Decimal::ONE } else { digits.parse::<Decimal>().ok()? };
             match suffix.trim() {
                 "" => Some(n),
-                "k" => Some(n * thousand),
-                "m" => Some(n * million),
+                // A unit like `1000000000000000000000000000k tokens` is not a unit: no tokens, no overflow.
+                "k" => n.checked_mul(thousand),
+                "m" => n.checked_mul(million),
                 _ => None,
             }
         }
@@ -396,7 +397,10 @@ pub fn aggregate(
         if let Some(scale) = tokens_per_unit(l.pricing_unit.as_deref(), usage_type) {
             let tokens = acc.tokens.get_or_insert(Decimal::ZERO);
             if is_usage(l.line_item_type.as_deref().unwrap_or_default()) {
-                *tokens += l.usage_amount * scale;
+                // Amounts are bounded by check_bedrock_lines; saturate rather than panic all the same.
+                *tokens = tokens
+                    .checked_add(l.usage_amount.checked_mul(scale).unwrap_or(Decimal::MAX))
+                    .unwrap_or(Decimal::MAX);
             }
         }
     }
@@ -582,6 +586,8 @@ mod tests {
         assert_eq!(tokens_per_unit(Some("Hrs"), ut), None);
         assert_eq!(tokens_per_unit(Some("Images"), ut), None);
         assert_eq!(tokens_per_unit(Some("1G tokens"), ut), None);
+        // Found by the fuzzer: a huge count in the unit overflowed the multiplication (a panic).
+        assert_eq!(tokens_per_unit(Some("44444444444444444444444444444k tokens"), ut), None);
     }
 
     #[test]

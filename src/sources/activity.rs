@@ -144,6 +144,10 @@ pub fn parse_report(file: &str, info: &FileInfo, bytes: &[u8]) -> Result<Vec<Act
             if n.is_sign_negative() {
                 return Err(format!("column {column}: negative value {s}"));
             }
+            // No user sends a trillion messages or credits in a day; sums of such values would overflow.
+            if n > Decimal::from(1_000_000_000_000i64) {
+                return Err(format!("column {column}: absurd value {s}"));
+            }
             Ok(Some(n))
         };
         // Optional columns: a value that is not a count (`Unlimited`, `-1`) is left out and counted.
@@ -447,6 +451,7 @@ mod tests {
             ("Date,UserId,Credits_Used\n2026-10-01,u,NaN\n", "line 2: column credits_used: not a number"),
             ("Date,UserId,Credits_Used\n2026-10-01,u,-3\n", "line 2: column credits_used: negative value -3"),
             ("Date,UserId,Credits_Used\n2026-10-01,u,1e300\n", "line 2: column credits_used"),
+            ("Date,UserId,Credits_Used\n2026-10-01,u,7e28\n", "line 2: column credits_used: absurd value 7e28"),
             ("Date,UserId,Credits_Used\nyesterday,u,1\n", "line 2: column date: not a date"),
             ("Date,UserId,Credits_Used\n2026-10-01,,1\n", "line 2: empty UserId"),
         ] {
