@@ -160,7 +160,18 @@ pub async fn open(location: &Location, s3: &S3Settings) -> Result<Rooted, Source
                 .clone()
                 .or_else(|| sdk.region().map(|r| r.to_string()))
                 .unwrap_or_else(|| "us-east-1".to_owned());
-            let mut builder = AmazonS3Builder::new().with_bucket_name(bucket).with_region(region);
+            // Transient S3 errors (500, 503, throttling, resets) are retried with backoff, as by default,
+            // but a store that keeps failing is reported within seconds rather than after minutes.
+            let retry = object_store::RetryConfig {
+                backoff: object_store::BackoffConfig {
+                    init_backoff: std::time::Duration::from_millis(100),
+                    max_backoff: std::time::Duration::from_secs(5),
+                    base: 2.0,
+                },
+                max_retries: 5,
+                retry_timeout: std::time::Duration::from_secs(60),
+            };
+            let mut builder = AmazonS3Builder::new().with_bucket_name(bucket).with_region(region).with_retry(retry);
             if let Some(creds) = sdk.credentials_provider() {
                 builder = builder
                     .with_credentials(Arc::new(SdkCredentials { chain: creds, cached: tokio::sync::Mutex::new(None) }));
