@@ -40,18 +40,26 @@ def thresholds(*steps):
             + [{"color": c, "value": v} for v, c in steps]}
 
 
+def single_value(kind, title, expr, legend, desc, w, h, defaults, options):
+    """A panel of one instant query (stat, bar gauge): the shape both share."""
+    return {
+        "type": kind, "title": title, "description": desc, "w": w, "h": h,
+        "targets": [q(expr, legend, instant=True)],
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": options,
+    }
+
+
+LAST = {"calcs": ["lastNotNull"], "fields": "", "values": False}
+
+
 def stat(title, expr, unit="none", desc="", legend="", steps=(), mappings=None, text_mode="auto", decimals=None, w=4, h=4):
     defaults = {"unit": unit, "color": {"mode": "thresholds"}, "thresholds": thresholds(*steps), "mappings": mappings or []}
     if decimals is not None:
         defaults["decimals"] = decimals
-    return {
-        "type": "stat", "title": title, "description": desc, "w": w, "h": h,
-        "targets": [q(expr, legend, instant=True)],
-        "fieldConfig": {"defaults": defaults, "overrides": []},
-        "options": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                    "colorMode": "value", "graphMode": "none", "justifyMode": "auto", "orientation": "auto",
-                    "textMode": text_mode, "wideLayout": True, "showPercentChange": False},
-    }
+    return single_value("stat", title, expr, legend, desc, w, h, defaults,
+                        {"reduceOptions": LAST, "colorMode": "value", "graphMode": "none", "justifyMode": "auto",
+                         "orientation": "auto", "textMode": text_mode, "wideLayout": True, "showPercentChange": False})
 
 
 def timeseries(title, targets, unit="none", desc="", w=12, h=8, stack=False):
@@ -71,14 +79,10 @@ def bargauge(title, expr, legend, unit="none", desc="", steps=(), w=8, h=8, max_
     defaults = {"unit": unit, "color": {"mode": "thresholds"}, "thresholds": thresholds(*steps), "min": 0}
     if max_ is not None:
         defaults["max"] = max_
-    return {
-        "type": "bargauge", "title": title, "description": desc, "w": w, "h": h,
-        "targets": [q(expr, legend, instant=True)],
-        "fieldConfig": {"defaults": defaults, "overrides": []},
-        "options": {"displayMode": "gradient", "orientation": "horizontal", "showUnfilled": True, "valueMode": "color",
-                    "namePlacement": "left", "sizing": "auto", "minVizHeight": 16, "maxVizHeight": 300,
-                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
-    }
+    return single_value("bargauge", title, expr, legend, desc, w, h, defaults,
+                        {"displayMode": "gradient", "orientation": "horizontal", "showUnfilled": True,
+                         "valueMode": "color", "namePlacement": "left", "sizing": "auto", "minVizHeight": 16,
+                         "maxVizHeight": 300, "reduceOptions": LAST})
 
 
 def table(title, columns, desc="", w=12, h=8, hide=(), sort=None):

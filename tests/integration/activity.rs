@@ -2,13 +2,11 @@
 //! `src/generate/activity.rs` and the scenario in `src/generate/scenario.rs`; read from a local copy and
 //! from an S3 emulator, which must agree.
 
-use std::process::Command;
-
 use kiro_exporter::generate::activity::{NEWBIE, write_reports};
 use kiro_exporter::generate::scenario::{ALICE, BOB, CAROL};
 
 use crate::common::*;
-use crate::s3::{UPLOAD, s3_env};
+use crate::s3::{s3_env, upload};
 
 fn with_reports() -> (Export, std::path::PathBuf) {
     let export = small_export();
@@ -93,11 +91,7 @@ fn the_report_corrects_the_bill_per_licence() {
 fn s3_and_a_local_copy_give_the_same_metrics() {
     let (export, reports) = with_reports();
     let moto = Emulator::moto();
-    let up = Command::new(venv_tool("python"))
-        .args(["-c", UPLOAD, &moto.endpoint, "kiro-logs", "activity", reports.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(up.status.success(), "upload: {}", String::from_utf8_lossy(&up.stderr));
+    upload(&moto.endpoint, "kiro-logs", "activity", &reports);
     let env = s3_env(&moto.endpoint);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let remote = run_with(&export, "s3://kiro-logs/activity", &env);

@@ -354,3 +354,24 @@ impl Drop for Daemon {
         self.token.cancel();
     }
 }
+
+/// A small Python server for fault tests: `python3 -c SCRIPT PORT ARGS...` on a free loopback port,
+/// waited for, stopped when the guard drops. Returns the guard and `http://127.0.0.1:PORT`.
+pub fn python_server(script: &str, args: &[&str], what: &str) -> (ChildGuard, String) {
+    let port = free_port();
+    let child = std::process::Command::new("python3")
+        .args(["-c", script, &port.to_string()])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    let guard = ChildGuard(child);
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(std::time::Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (guard, format!("http://{addr}"))
+}

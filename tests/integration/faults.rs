@@ -95,28 +95,9 @@ fn fake(mode: &str) -> Fake {
             columns.push((c.name.to_owned(), ty.to_owned()));
         }
     }
-    let port = free_port();
-    let child = Command::new("python3")
-        .args([
-            "-c",
-            FAKE_ATHENA,
-            &port.to_string(),
-            mode,
-            log.to_str().unwrap(),
-            &serde_json::to_string(&columns).unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3");
-    let guard = ChildGuard(child);
-    let addr = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "the fake Athena did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Fake { _child: guard, endpoint: format!("http://{addr}"), log, _dir: dir }
+    let columns = serde_json::to_string(&columns).unwrap();
+    let (guard, endpoint) = python_server(FAKE_ATHENA, &[mode, log.to_str().unwrap(), &columns], "the fake Athena");
+    Fake { _child: guard, endpoint, log, _dir: dir }
 }
 
 impl Fake {

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::common::*;
 
-pub(crate) const UPLOAD: &str = r#"
+const UPLOAD: &str = r#"
 import os, sys, boto3
 endpoint, bucket, prefix, root = sys.argv[1:5]
 s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
@@ -21,6 +21,15 @@ for dirpath, _, files in os.walk(root):
         n += 1
 print(n)
 "#;
+
+/// Uploads the tree under `dir` to `s3://bucket/prefix/` on the emulator, as `aws s3 sync` would.
+pub(crate) fn upload(endpoint: &str, bucket: &str, prefix: &str, dir: &std::path::Path) {
+    let up = Command::new(venv_tool("python"))
+        .args(["-c", UPLOAD, endpoint, bucket, prefix, dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "upload: {}", String::from_utf8_lossy(&up.stderr));
+}
 
 /// The emulator settings with the S3-specific endpoint variable instead of the general one.
 pub(crate) fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
@@ -38,11 +47,7 @@ fn cost_series(text: &str) -> Vec<String> {
 fn s3_export_gives_the_same_metrics_as_the_local_copy() {
     let export = small_export();
     let moto = Emulator::moto();
-    let up = Command::new(venv_tool("python"))
-        .args(["-c", UPLOAD, &moto.endpoint, "billing", "cur/kiro-cur", export.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(up.status.success(), "upload: {}", String::from_utf8_lossy(&up.stderr));
+    upload(&moto.endpoint, "billing", "cur/kiro-cur", export.path());
 
     let local = once(
         &["--cur.path", export.path().to_str().unwrap(), "--identity.users-file", export.users().to_str().unwrap()],
@@ -128,37 +133,15 @@ ThreadingHTTPServer(("127.0.0.1", port), P).serve_forever()
 "#;
 
 fn flaky_proxy(upstream: &str, fail: i32, log: &std::path::Path) -> (ChildGuard, String) {
-    let port = free_port();
-    let child = Command::new("python3")
-        .args([
-            "-c",
-            FLAKY_PROXY,
-            &port.to_string(),
-            upstream.trim_start_matches("http://"),
-            &fail.to_string(),
-            log.to_str().unwrap(),
-        ])
-        .spawn()
-        .unwrap();
-    let guard = ChildGuard(child);
-    let addr = format!("127.0.0.1:{port}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(std::time::Instant::now() < deadline, "proxy did not start");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    (guard, format!("http://{addr}"))
+    let upstream = upstream.trim_start_matches("http://");
+    python_server(FLAKY_PROXY, &[upstream, &fail.to_string(), log.to_str().unwrap()], "the S3 proxy")
 }
 
 #[test]
 fn s3_errors_mid_read_are_retried_or_named() {
     let export = small_export();
     let moto = Emulator::moto();
-    let up = Command::new(venv_tool("python"))
-        .args(["-c", UPLOAD, &moto.endpoint, "billing", "cur/kiro-cur", export.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(up.status.success(), "upload: {}", String::from_utf8_lossy(&up.stderr));
+    upload(&moto.endpoint, "billing", "cur/kiro-cur", export.path());
     let users = export.users();
     let args = ["--cur.path", "s3://billing/cur/kiro-cur", "--identity.users-file", users.to_str().unwrap()];
     let local =
