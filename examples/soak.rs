@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use kiro_exporter::config::Args;
+use kiro_exporter::exposition::Format;
 use kiro_exporter::identity::IdentityMonitor;
 use kiro_exporter::metrics::SelfMetrics;
-use kiro_exporter::metrics::exposition::Format;
 
 fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -75,10 +75,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         match refresher.refresh(chrono::Utc::now()).await {
-            Ok((snapshot, result)) => {
+            Ok((published, result)) => {
                 for format in [Format::Text, Format::OpenMetrics] {
-                    let _ = snapshot.rendered(format).len();
-                    let _ = snapshot.deflated(format);
+                    let _ = published.text(format).len();
+                    let _ = published.deflated(format);
                 }
                 if i == 10 || i % 100 == 0 {
                     println!(

@@ -14,31 +14,70 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, KiroCliConfig, SourceConfig};
-use crate::http::{self, HttpState, Readiness};
+use crate::error::chain as error_chain;
+use crate::exposition::{Families, Format};
+use crate::http::web_config::WebConfigWatcher;
+use crate::http::{self, HttpState, ReadyLatch};
 use crate::identity::identity_center::IdentityCenter;
 use crate::identity::{DirectorySource, IdentityMonitor, UsersFile};
-use crate::metrics::exposition::Format;
-use crate::metrics::{Families, RefreshResult, SelfMetrics, render};
-use crate::refresh::{RefreshError, Refresher, error_chain};
-use crate::snapshot::Snapshot;
+use crate::metrics::{Exposition, RefreshResult, SelfMetrics, render};
+use crate::refresh::{RefreshError, Refresher};
 use crate::sources::activity::ActivitySource;
 use crate::sources::athena::AthenaSource;
 use crate::sources::embedded::EmbeddedSource;
 use crate::sources::kiro_cli::{self, CliMonitor};
-use crate::sources::{CurSource, store};
-use crate::web::WebConfigWatcher;
+use crate::sources::store::{self, Location, Rooted};
+use crate::sources::{ActivityReports, CurSource};
 
 /// How long the first cost refresh waits for the first directory read, so the first snapshot has names;
 /// a slower or failing directory is not waited for (names appear when it answers).
 const FIRST_IDENTITY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The AWS configuration (credential chain; `region`, else the chain's), loaded once per system.
-async fn sdk_config(region: Option<&String>) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(region) = region {
-        loader = loader.region(aws_config::Region::new(region.clone()));
+/// The AWS configuration (credential chain; `--aws.region`, else the chain's), loaded once, on first use
+/// (a set-up that reads only local files never loads it), and handed to every AWS client.
+struct Aws {
+    region: Option<String>,
+    sdk: tokio::sync::OnceCell<aws_config::SdkConfig>,
+}
+
+impl Aws {
+    fn new(config: &Config) -> Self {
+        Self { region: config.s3.region.clone(), sdk: tokio::sync::OnceCell::new() }
     }
-    loader.load().await
+
+    async fn config(&self) -> &aws_config::SdkConfig {
+        self.sdk
+            .get_or_init(|| async {
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                if let Some(region) = &self.region {
+                    loader = loader.region(aws_config::Region::new(region.clone()));
+                }
+                loader.load().await
+            })
+            .await
+    }
+
+    /// The same configuration in another region (Identity Center's may differ from the bill's).
+    async fn in_region(&self, region: Option<&String>) -> aws_config::SdkConfig {
+        let sdk = self.config().await;
+        match region {
+            Some(r) if self.region.as_ref() != Some(r) => {
+                sdk.to_builder().region(aws_config::Region::new(r.clone())).build()
+            }
+            _ => sdk.clone(),
+        }
+    }
+
+    /// Opens a local folder or an S3 location (with this configuration's credentials).
+    async fn open(&self, location: &Location, config: &Config, what: &str) -> anyhow::Result<Rooted> {
+        let sdk = match location {
+            Location::S3 { .. } => Some(self.config().await),
+            Location::Local(_) => None,
+        };
+        store::open(location, &config.s3, sdk)
+            .await
+            .with_context(|| format!("opening {what} at {}", location.display()))
+    }
 }
 
 /// A billing data source and the live metrics it reports, if any.
@@ -48,25 +87,18 @@ pub struct OpenedSource {
 }
 
 /// Opens the configured billing data source.
-pub async fn open_source(config: &Config, source: &SourceConfig) -> anyhow::Result<OpenedSource> {
+async fn open_source(config: &Config, source: &SourceConfig, aws: &Aws) -> anyhow::Result<OpenedSource> {
     match source {
         SourceConfig::Embedded { location } => {
-            let root = store::open(location, &config.s3)
-                .await
-                .with_context(|| format!("opening the export at {}", location.display()))?;
+            let root = aws.open(location, config, "the export").await?;
             Ok(OpenedSource { source: Arc::new(EmbeddedSource::new(root, config.memory_limit)?), metrics: None })
         }
         SourceConfig::Athena { table, export } => {
             let export = match export {
-                Some(location) => Some(
-                    store::open(location, &config.s3)
-                        .await
-                        .with_context(|| format!("opening the export at {}", location.display()))?,
-                ),
+                Some(location) => Some(aws.open(location, config, "the export").await?),
                 None => None,
             };
-            let athena =
-                Arc::new(AthenaSource::new(&sdk_config(config.s3.region.as_ref()).await, table.clone(), export));
+            let athena = Arc::new(AthenaSource::new(aws.config().await, table.clone(), export));
             Ok(OpenedSource { source: athena.clone(), metrics: Some(athena) })
         }
     }
@@ -78,24 +110,29 @@ pub async fn refresher(
     identity: &Arc<IdentityMonitor>,
     metrics: &Arc<SelfMetrics>,
 ) -> anyhow::Result<Option<(Refresher, Option<Arc<dyn Families>>)>> {
+    refresher_with(config, identity, metrics, &Aws::new(config)).await
+}
+
+async fn refresher_with(
+    config: &Config,
+    identity: &Arc<IdentityMonitor>,
+    metrics: &Arc<SelfMetrics>,
+    aws: &Aws,
+) -> anyhow::Result<Option<(Refresher, Option<Arc<dyn Families>>)>> {
     let Some(source_config) = &config.source else { return Ok(None) };
-    let opened = open_source(config, source_config).await?;
-    let activity = match &config.activity_report {
-        Some(location) => Some(ActivitySource::new(
-            store::open(location, &config.s3)
-                .await
-                .with_context(|| format!("opening the activity report at {}", location.display()))?,
-        )),
+    let opened = open_source(config, source_config, aws).await?;
+    let activity: Option<Arc<dyn ActivityReports>> = match &config.activity_report {
+        Some(location) => Some(Arc::new(ActivitySource::new(aws.open(location, config, "the activity report").await?))),
         None => None,
     };
     Ok(Some((Refresher::new(opened.source, activity, identity.clone(), config, metrics.clone()), opened.metrics)))
 }
 
 /// The identity directories: Identity Center first, then the users file (which overrides it).
-async fn identity_monitor(config: &Config) -> Arc<IdentityMonitor> {
+async fn identity_monitor(config: &Config, aws: &Aws) -> Arc<IdentityMonitor> {
     let mut sources: Vec<Box<dyn DirectorySource>> = Vec::new();
     if let Some(store_id) = &config.identity.identity_center {
-        let sdk = sdk_config(config.identity.region.as_ref()).await;
+        let sdk = aws.in_region(config.identity.region.as_ref()).await;
         sources.push(Box::new(IdentityCenter::new(&sdk, store_id.clone(), config.identity.rules.team_pattern.clone())));
     }
     if let Some(path) = &config.identity.users_file {
@@ -129,7 +166,7 @@ async fn refresh_once(
     config: &Config,
     refresher: &Refresher,
     metrics: &SelfMetrics,
-) -> Result<Arc<Snapshot>, RefreshError> {
+) -> Result<Arc<Exposition>, RefreshError> {
     let started = Instant::now();
     let outcome = match tokio::time::timeout(config.refresh_timeout, refresher.refresh(chrono::Utc::now())).await {
         Ok(r) => r,
@@ -140,9 +177,9 @@ async fn refresh_once(
         }
     };
     match outcome {
-        Ok((snapshot, result)) => {
+        Ok((published, result)) => {
             metrics.observe_refresh(result, started.elapsed(), SystemTime::now());
-            Ok(snapshot)
+            Ok(published)
         }
         Err(e) => {
             metrics.observe_error(e.source_label(), e.kind());
@@ -169,11 +206,12 @@ async fn cli_once(cli: &KiroCliConfig, monitor: &CliMonitor, metrics: &SelfMetri
 pub async fn once(config: &Config) -> anyhow::Result<String> {
     let metrics = Arc::new(SelfMetrics::new());
     let monitor = Arc::new(CliMonitor::default());
-    let identity = identity_monitor(config).await;
+    let aws = Aws::new(config);
+    let identity = identity_monitor(config, &aws).await;
     if identity.is_configured() && config.source.is_some() {
         identity_once(&identity, &metrics, config.refresh_timeout).await;
     }
-    let (snapshot, source_metrics) = match refresher(config, &identity, &metrics).await? {
+    let (published, source_metrics) = match refresher_with(config, &identity, &metrics, &aws).await? {
         Some((r, m)) => (
             Some(
                 refresh_once(config, &r, &metrics)
@@ -191,14 +229,14 @@ pub async fn once(config: &Config) -> anyhow::Result<String> {
     if let Some(cli) = &config.kiro_cli {
         if let Err(e) = cli_once(cli, &monitor, &metrics).await {
             // Alone, kiro-cli is the job; beside the bill it is reported through kiro_cli_up.
-            if snapshot.is_none() {
+            if published.is_none() {
                 anyhow::bail!("kiro-cli: {e}");
             }
             tracing::warn!(kind = e.kind(), error = %e, "kiro-cli /usage failed");
         }
         live.push(monitor.as_ref());
     }
-    Ok(render(snapshot.as_deref(), &live, Format::Text, SystemTime::now()))
+    Ok(render(published.as_deref(), &live, Format::Text, SystemTime::now()))
 }
 
 /// The daemon: a bound listener and its sources.
@@ -216,8 +254,9 @@ impl App {
     /// Opens the sources and binds the listen address.
     pub async fn new(config: Config) -> anyhow::Result<Self> {
         let metrics = Arc::new(SelfMetrics::new());
-        let identity = identity_monitor(&config).await;
-        let (refresher, source_metrics) = match refresher(&config, &identity, &metrics).await? {
+        let aws = Aws::new(&config);
+        let identity = identity_monitor(&config, &aws).await;
+        let (refresher, source_metrics) = match refresher_with(&config, &identity, &metrics, &aws).await? {
             Some((r, m)) => (Some(r), m),
             None => (None, None),
         };
@@ -243,19 +282,17 @@ impl App {
         if let Some(m) = &self.cli {
             live.push(m.clone());
         }
-        let readiness = match (&self.refresher, &self.cli) {
-            (None, Some(m)) => Readiness::KiroCli(m.clone()),
-            _ => Readiness::Snapshot,
-        };
+        // Ready after the first published snapshot; with kiro-cli alone, after its first success.
+        let ready = Arc::new(ReadyLatch::default());
         let web = match &self.config.web_config_file {
             Some(path) => Some(Arc::new(WebConfigWatcher::new(path).map_err(anyhow::Error::msg)?)),
             None => None,
         };
         let tls = web.as_ref().and_then(|w| w.current().ok()).is_some_and(|c| c.tls.is_some());
         let state = Arc::new(HttpState {
-            snapshot: rx,
+            published: rx,
             live,
-            readiness,
+            ready: ready.clone(),
             telemetry_path: self.config.telemetry_path.clone(),
             web,
             health_without_auth: self.config.health_without_auth,
@@ -265,7 +302,14 @@ impl App {
         let server = tokio::spawn(http::serve(self.listener, state, shutdown.clone()));
         let cli_task = match (&self.config.kiro_cli, &self.cli) {
             (Some(cfg), Some(monitor)) => {
-                Some(tokio::spawn(cli_loop(cfg.clone(), monitor.clone(), self.metrics.clone(), shutdown.clone())))
+                let alone = self.refresher.is_none().then(|| ready.clone());
+                Some(tokio::spawn(cli_loop(
+                    cfg.clone(),
+                    monitor.clone(),
+                    self.metrics.clone(),
+                    alone,
+                    shutdown.clone(),
+                )))
             }
             _ => None,
         };
@@ -293,7 +337,7 @@ impl App {
         }
         match &self.refresher {
             Some(refresher) => {
-                refresh_loop(&self.config, refresher, &self.metrics, &tx, &names_changed, &shutdown).await
+                refresh_loop(&self.config, refresher, &self.metrics, &tx, &ready, &names_changed, &shutdown).await
             }
             None => shutdown.cancelled().await,
         }
@@ -313,59 +357,62 @@ impl App {
     }
 }
 
+/// Refreshes on the interval, and at once when the directory changed; publishes each new snapshot.
 async fn refresh_loop(
     config: &Config,
     refresher: &Refresher,
     metrics: &SelfMetrics,
-    tx: &watch::Sender<Option<Arc<Snapshot>>>,
+    tx: &watch::Sender<Option<Arc<Exposition>>>,
+    ready: &ReadyLatch,
     names_changed: &tokio::sync::Notify,
     shutdown: &CancellationToken,
 ) {
-    let mut interval = tokio::time::interval(config.refresh_interval);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = interval.tick() => {}
-            _ = names_changed.notified() => {}
-        }
-        let outcome = tokio::select! {
-            _ = shutdown.cancelled() => {
-                // Shutdown during a refresh: stop what it started remotely before the process exits.
-                refresher.cancel_running().await;
-                break;
-            }
-            r = refresh_once(config, refresher, metrics) => r,
-        };
-        match outcome {
-            Ok(snapshot) => {
+    let interval = tokio::time::interval(config.refresh_interval);
+    periodically(interval, Some(names_changed), shutdown.clone(), || async {
+        match refresh_once(config, refresher, metrics).await {
+            Ok(published) => {
                 tracing::info!(
-                    billing_period = ?snapshot.period.map(|p| p.to_string()),
-                    licences = snapshot.kiro.licences.len(),
+                    billing_period = ?published.snapshot.period.map(|p| p.to_string()),
+                    licences = published.snapshot.kiro.licences.len(),
                     "refresh succeeded"
                 );
-                tx.send_replace(Some(snapshot));
+                tx.send_replace(Some(published));
+                ready.set();
             }
             Err(e) => {
                 let served = if tx.borrow().is_some() { "serving the last good data" } else { "nothing to serve yet" };
                 tracing::error!(source = e.source_label(), kind = e.kind(), error = %error_chain(&e), "refresh failed; {served}");
             }
         }
-    }
+    })
+    .await;
+    // Shutdown during a refresh drops it: stop what it started remotely before the process exits.
+    refresher.cancel_running().await;
 }
 
-/// Runs `job` at every tick of `interval` until `shutdown`; a job in progress is dropped on shutdown (which
-/// kills a kiro-cli child and stops an Athena query).
-async fn periodically<F, Fut>(mut interval: tokio::time::Interval, shutdown: CancellationToken, mut job: F)
-where
+/// Runs `job` at every tick of `interval` (and whenever `wake` is notified) until `shutdown`; a job in
+/// progress is dropped on shutdown (which kills a kiro-cli child and stops an Athena query).
+async fn periodically<F, Fut>(
+    mut interval: tokio::time::Interval,
+    wake: Option<&tokio::sync::Notify>,
+    shutdown: CancellationToken,
+    mut job: F,
+) where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let woken = || async {
+        match wake {
+            Some(n) => n.notified().await,
+            None => std::future::pending().await,
+        }
+    };
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = interval.tick() => {}
+            () = woken() => {}
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -383,7 +430,7 @@ async fn identity_loop(
     names_changed: Arc<tokio::sync::Notify>,
     shutdown: CancellationToken,
 ) {
-    periodically(tokio::time::interval(every), shutdown, || async {
+    periodically(tokio::time::interval(every), None, shutdown, || async {
         if identity_once(&identity, &metrics, timeout).await {
             names_changed.notify_one();
         }
@@ -391,16 +438,20 @@ async fn identity_loop(
     .await;
 }
 
-/// Runs kiro-cli on its own interval.
+/// Runs kiro-cli on its own interval; `ready` (kiro-cli alone) is set after its first success.
 async fn cli_loop(
     cfg: KiroCliConfig,
     monitor: Arc<CliMonitor>,
     metrics: Arc<SelfMetrics>,
+    ready: Option<Arc<ReadyLatch>>,
     shutdown: CancellationToken,
 ) {
-    periodically(tokio::time::interval(cfg.interval), shutdown, || async {
-        if let Err(e) = cli_once(&cfg, &monitor, &metrics).await {
-            tracing::warn!(kind = e.kind(), error = %e, "kiro-cli /usage failed; keeping the last good values");
+    periodically(tokio::time::interval(cfg.interval), None, shutdown, || async {
+        match cli_once(&cfg, &monitor, &metrics).await {
+            Ok(()) => ready.iter().for_each(|r| r.set()),
+            Err(e) => {
+                tracing::warn!(kind = e.kind(), error = %e, "kiro-cli /usage failed; keeping the last good values")
+            }
         }
     })
     .await;

@@ -19,6 +19,8 @@
 
 pub mod app;
 pub mod config;
+pub mod error;
+pub mod exposition;
 pub mod generate;
 pub mod http;
 pub mod identity;
@@ -26,8 +28,7 @@ pub mod metrics;
 pub mod model;
 pub mod refresh;
 pub mod shutdown;
-pub mod snapshot;
+pub use model::snapshot;
 pub mod sources;
 pub mod sql;
 pub mod telemetry;
-pub mod web;

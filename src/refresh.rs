@@ -1,27 +1,28 @@
-//! One refresh: pick the billing period, look at its inputs, query what changed, build a snapshot.
+//! One refresh: pick the billing period, look at its inputs, query what changed, read the activity
+//! report, and hand everything to the pure assembly ([`crate::snapshot::assemble`]).
 //!
-//! The expensive part (the aggregate query) is skipped when the export's inputs for the period have the
-//! same fingerprint as at the last success: its rows are cached. The cheap part (identity, model) runs
-//! every time, so a changed users file shows up without re-reading the bill.
+//! This module does the I/O only. The expensive part (the aggregate query) is skipped when the export's
+//! inputs for the period have the same fingerprint as at the last success: its rows are cached. The cheap
+//! part (identity, model) runs every time, so a changed users file shows up without re-reading the bill.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::config::{BedrockConfig, Config};
+use crate::identity::IdentityMonitor;
 use crate::identity::resolve::LabelRules;
-use crate::identity::{Directory, IdentityError, IdentityMonitor};
-use crate::metrics::{RefreshResult, SelfMetrics};
-use crate::model::activity::{apply, summarise};
-use crate::model::bedrock::{self, BedrockLine};
-use crate::model::rightsizing::{IdleRule, analyse};
-use crate::model::rows::build_rows;
-use crate::model::{BillingPeriod, KiroLine, PlanCatalog, build_report};
-use crate::snapshot::{PeriodSelection, Snapshot};
-use crate::sources::activity::{ActivityError, ActivitySource};
-use crate::sources::{CurSource, SourceError};
+use crate::metrics::{Exposition, RefreshResult, SelfMetrics};
+use crate::model::activity::ActivityRow;
+use crate::model::bedrock::BedrockLine;
+use crate::model::rightsizing::IdleRule;
+use crate::model::{BillingPeriod, KiroLine, PlanCatalog};
+use crate::snapshot::{ActivityInput, Inputs, PeriodSelection, Rules, assemble};
+use crate::sources::activity::ActivityError;
+use crate::sources::{ActivityReports, CurSource, PeriodInputs, SourceError};
 use crate::sql::{
     BEDROCK_LINES, IAM_PRINCIPAL, IAM_PRINCIPAL_FIX, KIRO_LINES, Query, check_bedrock_lines, check_kiro_lines,
     parse_bedrock_lines, parse_kiro_lines,
@@ -32,8 +33,6 @@ use crate::sql::{
 pub enum RefreshError {
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error(transparent)]
-    Identity(#[from] IdentityError),
     #[error(transparent)]
     Activity(#[from] ActivityError),
     #[error("refresh did not finish within {}", humantime::format_duration(*.0))]
@@ -49,7 +48,6 @@ impl RefreshError {
     pub fn source_label(&self) -> &'static str {
         match self {
             Self::Source(_) => "cur",
-            Self::Identity(_) => "identity",
             Self::Activity(_) => "activity_report",
             Self::Timeout(_) | Self::TooManySeries { .. } => "refresh",
         }
@@ -59,27 +57,11 @@ impl RefreshError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Source(e) => e.kind(),
-            Self::Identity(e) => e.kind(),
             Self::Activity(e) => e.kind(),
             Self::Timeout(_) => "timeout",
             Self::TooManySeries { .. } => "too_many_series",
         }
     }
-}
-
-/// The whole error chain on one line: `a: b: c`.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        let msg = inner.to_string();
-        if !s.ends_with(&msg) {
-            s.push_str(": ");
-            s.push_str(&msg);
-        }
-        cur = inner.source();
-    }
-    s
 }
 
 /// The query results of one period.
@@ -106,7 +88,7 @@ struct Cached {
 /// Builds snapshots from a source; holds the query cache between refreshes.
 pub struct Refresher {
     source: Arc<dyn CurSource>,
-    activity: Option<ActivitySource>,
+    activity: Option<Arc<dyn ActivityReports>>,
     /// `--once`: a report that cannot be read fails the refresh.
     strict_activity: bool,
     identity: Arc<IdentityMonitor>,
@@ -121,13 +103,13 @@ pub struct Refresher {
     metrics: Arc<SelfMetrics>,
     cache: Mutex<std::collections::BTreeMap<BillingPeriod, Cached>>,
     warned_tiers: Mutex<BTreeSet<String>>,
-    warned_principal: std::sync::atomic::AtomicBool,
+    warned_principal: AtomicBool,
 }
 
 impl Refresher {
     pub fn new(
         source: Arc<dyn CurSource>,
-        activity: Option<ActivitySource>,
+        activity: Option<Arc<dyn ActivityReports>>,
         identity: Arc<IdentityMonitor>,
         config: &Config,
         metrics: Arc<SelfMetrics>,
@@ -148,12 +130,20 @@ impl Refresher {
             metrics,
             cache: Mutex::new(std::collections::BTreeMap::new()),
             warned_tiers: Mutex::new(BTreeSet::new()),
-            warned_principal: std::sync::atomic::AtomicBool::new(false),
+            warned_principal: AtomicBool::new(false),
         }
     }
 
+    /// Looks at a period's inputs, counting what that read.
+    async fn inspect(&self, period: BillingPeriod) -> Result<PeriodInputs, SourceError> {
+        let inputs = self.source.inspect(period).await?;
+        self.metrics.observe_read(0, inputs.bytes_read);
+        Ok(inputs)
+    }
+
     /// Chooses the period: pinned, else the current month when it has rows, else the latest other one.
-    async fn choose_period(&self, now: DateTime<Utc>) -> Result<(BillingPeriod, PeriodSelection), SourceError> {
+    /// Returns the chosen period's inputs, which the queries then read.
+    async fn choose_period(&self, now: DateTime<Utc>) -> Result<(PeriodInputs, PeriodSelection), SourceError> {
         let periods = self.source.periods().await?;
         if let Some(p) = self.pinned {
             if !periods.contains(&p) {
@@ -163,30 +153,33 @@ impl Refresher {
                     have.join(", ")
                 )));
             }
-            return Ok((p, PeriodSelection::Pinned));
+            return Ok((self.inspect(p).await?, PeriodSelection::Pinned));
         }
         let current = BillingPeriod::containing(now);
+        let mut current_inputs = None;
         if periods.contains(&current) {
-            let inputs = self.source.inspect(current).await?;
-            self.metrics.observe_read(0, inputs.bytes_read);
+            let inputs = self.inspect(current).await?;
             if inputs.rows > 0 {
-                return Ok((current, PeriodSelection::Current));
+                return Ok((inputs, PeriodSelection::Current));
             }
+            current_inputs = Some(inputs);
         }
         match periods.iter().copied().filter(|p| *p != current).max() {
-            Some(latest) => Ok((latest, PeriodSelection::Latest)),
-            None => Ok((current, PeriodSelection::Current)),
+            Some(latest) => Ok((self.inspect(latest).await?, PeriodSelection::Latest)),
+            None => match current_inputs {
+                Some(inputs) => Ok((inputs, PeriodSelection::Current)),
+                None => Ok((self.inspect(current).await?, PeriodSelection::Current)),
+            },
         }
     }
 
     /// The query results of a period: from the cache while its inputs are unchanged, else queried.
     async fn lines_for(
         &self,
-        period: BillingPeriod,
+        inputs: &PeriodInputs,
         selection: PeriodSelection,
     ) -> Result<(Arc<Lines>, RefreshResult), RefreshError> {
-        let inputs = self.source.inspect(period).await?;
-        self.metrics.observe_read(0, inputs.bytes_read);
+        let period = inputs.period;
         let cached = {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             cache.get(&period).filter(|c| c.fingerprint == inputs.fingerprint).map(|c| c.lines.clone())
@@ -195,10 +188,18 @@ impl Refresher {
             tracing::debug!(%period, fingerprint = %inputs.fingerprint, "export unchanged since the last refresh; not querying");
             return Ok((lines, RefreshResult::Unchanged));
         }
-        let kiro = self.source.query(Query { aggregate: &KIRO_LINES, tag_keys: &[] }, period).await?;
-        self.metrics.observe_read(kiro.rows_scanned, kiro.bytes_read);
-        let bedrock = self.source.query(Query { aggregate: &BEDROCK_LINES, tag_keys: &self.tag_keys }, period).await?;
+        let queries = [
+            Query { aggregate: &KIRO_LINES, tag_keys: &[] },
+            Query { aggregate: &BEDROCK_LINES, tag_keys: &self.tag_keys },
+        ];
+        let [kiro, bedrock]: [_; 2] = self
+            .source
+            .query(inputs, &queries)
+            .await?
+            .try_into()
+            .map_err(|_| SourceError::Config("the source did not answer every query".into()))?;
         // Both queries cover the same files: count the rows once, the bytes each query fetched.
+        self.metrics.observe_read(kiro.rows_scanned, kiro.bytes_read);
         self.metrics.observe_read(0, bedrock.bytes_read);
         let parsed_kiro = parse_kiro_lines(&kiro.table).map_err(SourceError::from)?;
         let parsed_bedrock = parse_bedrock_lines(&bedrock.table, self.tag_keys.len()).map_err(SourceError::from)?;
@@ -219,9 +220,7 @@ impl Refresher {
             kiro_groups = lines.kiro.len(), bedrock_groups = lines.bedrock.len(),
             "queried the export"
         );
-        if !lines.bedrock.is_empty()
-            && !lines.principal_column
-            && !self.warned_principal.swap(true, std::sync::atomic::Ordering::Relaxed)
+        if !lines.bedrock.is_empty() && !lines.principal_column && !self.warned_principal.swap(true, Ordering::Relaxed)
         {
             tracing::warn!(
                 %period,
@@ -237,115 +236,90 @@ impl Refresher {
         Ok((lines, RefreshResult::Success))
     }
 
+    /// The activity report's rows for a period and whether they were read now. A report that cannot be
+    /// read must not take the bill's metrics down with it: the last good rows are used (or none), the
+    /// error is logged, counted and shown by kiro_exporter_activity_report_up. `--once` fails instead, so
+    /// a script notices.
+    async fn activity_rows(
+        &self,
+        src: &dyn ActivityReports,
+        period: BillingPeriod,
+    ) -> Result<(Option<Arc<Vec<ActivityRow>>>, bool, bool), RefreshError> {
+        match src.read(period).await {
+            Ok((rows, changed)) => Ok((Some(rows), changed, true)),
+            Err(e) if self.strict_activity => Err(e.into()),
+            Err(e) => {
+                tracing::error!(error = %crate::error::chain(&e), %period, "cannot read the activity report; using its last good rows, if any");
+                self.metrics.observe_error("activity_report", e.kind());
+                Ok((src.last_good(period).await, false, false))
+            }
+        }
+    }
+
     /// Stops remote work a dropped refresh left behind (an Athena query), waiting for it to be sent.
     pub async fn cancel_running(&self) {
         self.source.cancel_running().await;
     }
 
-    /// Runs one refresh and returns the new snapshot and how it was obtained.
-    pub async fn refresh(&self, now: DateTime<Utc>) -> Result<(Arc<Snapshot>, RefreshResult), RefreshError> {
-        let (mut period, mut selection) = self.choose_period(now).await?;
-        let (mut lines, mut result) = self.lines_for(period, selection).await?;
+    /// Runs one refresh and returns the new snapshot's exposition and how it was obtained.
+    pub async fn refresh(&self, now: DateTime<Utc>) -> Result<(Arc<Exposition>, RefreshResult), RefreshError> {
+        let (mut inputs, mut selection) = self.choose_period(now).await?;
+        let (mut lines, mut result) = self.lines_for(&inputs, selection).await?;
         if selection == PeriodSelection::Current && lines.is_empty() {
             // The new month has rows, but no Kiro or Bedrock rows yet: keep showing the last month.
-            if let Some(latest) = self.source.periods().await?.into_iter().filter(|p| *p < period).max() {
-                (period, selection) = (latest, PeriodSelection::Latest);
-                (lines, result) = self.lines_for(period, selection).await?;
+            if let Some(latest) = self.source.periods().await?.into_iter().filter(|p| *p < inputs.period).max() {
+                selection = PeriodSelection::Latest;
+                inputs = self.inspect(latest).await?;
+                (lines, result) = self.lines_for(&inputs, selection).await?;
             }
         }
-
-        let mut report = build_report(&lines.kiro, &self.plans, period);
-        // The activity report corrects the bill; a report that cannot be read must not take the bill's
-        // metrics down with it: the last good report rows are used (or none), the error is logged, counted
-        // and shown by kiro_exporter_activity_report_up. `--once` fails instead, so a script notices.
-        let mut activity_up = None;
-        let activity_last_date = match &self.activity {
-            None => None,
-            Some(src) => {
-                let rows = match src.read(period).await {
-                    Ok((rows, changed)) => {
-                        if changed && result == RefreshResult::Unchanged {
-                            result = RefreshResult::Success;
-                        }
-                        activity_up = Some(true);
-                        Some((rows, changed))
-                    }
-                    Err(e) if self.strict_activity => return Err(e.into()),
-                    Err(e) => {
-                        tracing::error!(error = %error_chain(&e), %period, "cannot read the activity report; using its last good rows, if any");
-                        self.metrics.observe_error("activity_report", e.kind());
-                        activity_up = Some(false);
-                        src.last_good(period).await.map(|rows| (rows, false))
-                    }
-                };
-                rows.map(|(rows, changed)| {
-                    let activity = summarise(&rows, period, &self.plans);
-                    if changed {
-                        tracing::info!(
-                            %period, rows = rows.len(), replaced = activity.replaced_rows,
-                            licences = activity.licences.len(), "read the activity report"
-                        );
-                    }
-                    apply(&mut report, &activity, &self.plans);
-                    activity.last_date
-                })
-                .or(Some(Default::default()))
+        let period = inputs.period;
+        let mut activity = None;
+        if let Some(src) = &self.activity {
+            let (rows, changed, up) = self.activity_rows(src.as_ref(), period).await?;
+            if changed && result == RefreshResult::Unchanged {
+                result = RefreshResult::Success;
             }
-        };
-        let rightsizing = analyse(&report, period, now, &self.plans, self.idle);
+            activity = Some((rows, changed, up));
+        }
+        let directory = self.identity.current();
+        let assembled = assemble(
+            &Inputs {
+                period,
+                selection,
+                now,
+                kiro: &lines.kiro,
+                bedrock: &lines.bedrock,
+                principal_data: lines.principal_column,
+                activity: activity
+                    .as_ref()
+                    .map(|(rows, _, up)| ActivityInput { rows: rows.as_deref().map(Vec::as_slice), up: *up }),
+                directory: directory.as_deref(),
+                identity_configured: self.identity.is_configured(),
+            },
+            &Rules {
+                plans: &self.plans,
+                idle: self.idle,
+                labels: &self.rules,
+                max_users: self.max_users,
+                session_names: self.bedrock.session_names,
+                tag_labels: &self.bedrock.tag_labels,
+            },
+        );
+        if let (Some(a), Some((_, true, _))) = (assembled.activity, &activity) {
+            tracing::info!(
+                %period, rows = a.rows, replaced = a.replaced_rows, licences = a.licences, "read the activity report"
+            );
+        }
         {
             let mut warned = self.warned_tiers.lock().unwrap_or_else(|e| e.into_inner());
-            for tier in report.unknown_tiers.difference(&warned.clone()) {
+            for tier in assembled.snapshot.kiro.unknown_tiers.difference(&warned.clone()) {
                 tracing::warn!(tier = %tier, "unknown Kiro tier in the bill; exported with its raw name and no plan credits (add it with --kiro.plan)");
                 warned.insert(tier.clone());
             }
         }
-        // Names and teams as known now; a directory that is down or stale never fails the refresh.
-        let directory = self.identity.current();
-        let labels = |id: &str| self.rules.labels(id, directory.as_deref());
-        let rows = build_rows(&report, &rightsizing, labels, self.max_users);
-        // Per person only: a sum over rolled-up users would read as "paying twice" where nobody does.
-        let kept: BTreeSet<&str> =
-            rows.rows.iter().filter(|r| !r.rolled_up).map(|r| r.licence.key.user_id.as_str()).collect();
-        let duplicates = rightsizing
-            .duplicates
-            .iter()
-            .filter(|(id, _)| kept.contains(id.as_str()))
-            .map(|(id, n)| (id.clone(), labels(id), *n))
-            .collect();
-        let names = directory.as_deref().map(Directory::name_index).unwrap_or_default();
-        let link = |name: &str| names.get(&name.trim().to_lowercase()).map(|id| labels(id));
-        let team_tag = self.bedrock.tag_labels.iter().position(|t| t.label == "team");
-        let bedrock = bedrock::build_rows(
-            bedrock::aggregate(&lines.bedrock, self.bedrock.session_names, |name| {
-                names.contains_key(&name.trim().to_lowercase())
-            }),
-            link,
-            team_tag,
-            self.max_users,
-        );
-        let unresolved = (self.identity.is_configured()).then(|| {
-            let ids: BTreeSet<&str> = report.licences.iter().map(|l| l.key.user_id.as_str()).collect();
-            ids.into_iter().filter(|id| directory.as_deref().is_none_or(|d| d.get(id).is_none())).count()
-        });
-        let snapshot = Snapshot {
-            period: Some(period),
-            selection: Some(selection),
-            kiro: report,
-            rows,
-            duplicates,
-            unresolved_users: unresolved,
-            bedrock,
-            bedrock_tag_labels: self.bedrock.tag_labels.iter().map(|t| t.label).collect(),
-            bedrock_principal_data: lines.principal_column,
-            activity_last_date,
-            activity_up,
-            ..Snapshot::default()
-        };
-        let series: usize = crate::metrics::snapshot_families(&snapshot).iter().map(|f| f.samples.len()).sum();
-        if series > self.max_series {
-            return Err(RefreshError::TooManySeries { series, max: self.max_series });
-        }
-        Ok((Arc::new(snapshot), result))
+        let exposition = Exposition::new(Arc::new(assembled.snapshot), self.max_series)
+            .map_err(|e| RefreshError::TooManySeries { series: e.series, max: self.max_series })?;
+        Ok((Arc::new(exposition), result))
     }
 }

@@ -21,8 +21,8 @@ pub struct IdentityCenter {
     team_pattern: Option<Regex>,
 }
 
-fn api<E: std::error::Error + 'static>(operation: &'static str) -> impl Fn(E) -> IdentityError {
-    move |e| IdentityError::Api { operation, reason: crate::refresh::error_chain(&e) }
+fn api<E: std::error::Error + Send + Sync + 'static>(operation: &'static str) -> impl Fn(E) -> IdentityError {
+    move |e| IdentityError::Api { operation, source: Box::new(e) }
 }
 
 impl IdentityCenter {

@@ -20,7 +20,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::metrics::exposition::{Family, Kind};
+use crate::exposition::{Family, Kind};
 
 /// Why a directory could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +33,12 @@ pub enum IdentityError {
     },
     #[error("users file {path}, line {line}: {reason}")]
     Parse { path: PathBuf, line: usize, reason: String },
-    #[error("identity center: {operation} failed: {reason}")]
-    Api { operation: &'static str, reason: String },
+    #[error("identity center: {operation} failed")]
+    Api {
+        operation: &'static str,
+        #[source]
+        source: crate::error::BoxError,
+    },
     #[error("identity center: no IAM Identity Center instance found (set --identity.store-id)")]
     NoInstance,
 }
@@ -257,7 +261,7 @@ impl IdentityMonitor {
     }
 }
 
-impl crate::metrics::Families for IdentityMonitor {
+impl crate::exposition::Families for IdentityMonitor {
     fn families(&self, _now: SystemTime) -> Vec<Family> {
         if !self.is_configured() {
             return Vec::new();
@@ -364,7 +368,7 @@ mod tests {
                 d.insert(DirectoryUser { user_id: "1".into(), user_name: Some("one".into()), ..Default::default() });
                 Ok(d)
             } else {
-                Err(IdentityError::Api { operation: "ListUsers", reason: "connection refused".into() })
+                Err(IdentityError::Api { operation: "ListUsers", source: "connection refused".into() })
             }
         }
     }

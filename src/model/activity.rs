@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
 
+pub use super::kiro::Reported;
 use super::kiro::{KiroReport, Licence, LicenceKey};
 use super::period::BillingPeriod;
 use super::plans::{PlanCatalog, canonical_plan_name};
@@ -56,41 +57,6 @@ pub fn normalise_user_id(id: &str) -> (String, Option<String>) {
         return (rest.to_owned(), Some(format!("{hex}-{rest}")));
     }
     (id.to_owned(), None)
-}
-
-/// What the report says about one licence in the period.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Reported {
-    pub credits_used: Decimal,
-    pub daily: BTreeMap<u32, Decimal>,
-    /// Highest tier of the period, as a plan label (`PRO_PLUS` -> `Pro+`).
-    pub plan: Option<String>,
-    pub overage_cap: Option<Decimal>,
-    pub overage_enabled: Option<bool>,
-    /// (client, model) -> messages.
-    pub messages: BTreeMap<(String, String), Decimal>,
-    /// client -> chat conversations.
-    pub conversations: BTreeMap<String, Decimal>,
-    /// Start of the licence's latest day in the report.
-    pub last_date: i64,
-}
-
-impl Reported {
-    /// Adds `other`'s sums (credits, messages, conversations) for a roll-up; per-person settings (plan,
-    /// overage cap and switch) do not add up and are left out.
-    pub fn add_sums(&mut self, other: &Reported) {
-        self.credits_used += other.credits_used;
-        for (d, c) in &other.daily {
-            *self.daily.entry(*d).or_default() += *c;
-        }
-        for (k, n) in &other.messages {
-            *self.messages.entry(k.clone()).or_default() += *n;
-        }
-        for (k, n) in &other.conversations {
-            *self.conversations.entry(k.clone()).or_default() += *n;
-        }
-        self.last_date = self.last_date.max(other.last_date);
-    }
 }
 
 /// The report, summarised per licence.

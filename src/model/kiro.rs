@@ -69,7 +69,7 @@ pub struct Licence {
     /// Credits the bill shows (`credits_used` is the activity report's figure when it has the licence).
     pub credits_billed: Decimal,
     /// What the activity report says, when it is configured and has the licence.
-    pub reported: Option<Box<super::activity::Reported>>,
+    pub reported: Option<Box<Reported>>,
 }
 
 impl Licence {
@@ -241,6 +241,42 @@ pub fn build_report(lines: &[KiroLine], plans: &PlanCatalog, period: BillingPeri
         });
     }
     report
+}
+
+/// What Kiro's user activity report says about one licence in the period (filled by
+/// [`super::activity::apply`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Reported {
+    pub credits_used: Decimal,
+    pub daily: BTreeMap<u32, Decimal>,
+    /// Highest tier of the period, as a plan label (`PRO_PLUS` -> `Pro+`).
+    pub plan: Option<String>,
+    pub overage_cap: Option<Decimal>,
+    pub overage_enabled: Option<bool>,
+    /// (client, model) -> messages.
+    pub messages: BTreeMap<(String, String), Decimal>,
+    /// client -> chat conversations.
+    pub conversations: BTreeMap<String, Decimal>,
+    /// Start of the licence's latest day in the report.
+    pub last_date: i64,
+}
+
+impl Reported {
+    /// Adds `other`'s sums (credits, messages, conversations) for a roll-up; per-person settings (plan,
+    /// overage cap and switch) do not add up and are left out.
+    pub fn add_sums(&mut self, other: &Reported) {
+        self.credits_used += other.credits_used;
+        for (d, c) in &other.daily {
+            *self.daily.entry(*d).or_default() += *c;
+        }
+        for (k, n) in &other.messages {
+            *self.messages.entry(k.clone()).or_default() += *n;
+        }
+        for (k, n) in &other.conversations {
+            *self.conversations.entry(k.clone()).or_default() += *n;
+        }
+        self.last_date = self.last_date.max(other.last_date);
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The aggregation model: pure functions from query rows to what the metrics say.
+//! The aggregation model: pure functions from query rows to what the metrics say, up to the whole
+//! snapshot ([`snapshot::assemble`]).
 //!
 //! Nothing here touches the network, the clock or the file system, so every rule is unit-tested with
 //! hand-computed values.
@@ -11,6 +12,7 @@ pub mod plans;
 pub mod region;
 pub mod rightsizing;
 pub mod rows;
+pub mod snapshot;
 #[cfg(test)]
 mod testutil;
 

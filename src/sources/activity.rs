@@ -19,7 +19,7 @@ use tokio::sync::Mutex;
 use super::store::Rooted;
 use crate::model::BillingPeriod;
 use crate::model::activity::ActivityRow;
-use crate::sql::{parse_decimal, parse_timestamp};
+use crate::sql::value::{parse_decimal, parse_timestamp};
 
 /// Why the report could not be read. The refresh fails and the last good snapshot stays.
 #[derive(Debug, thiserror::Error)]
@@ -360,6 +360,17 @@ impl ActivitySource {
         let rows = Arc::new(rows);
         *cache = Some((period, fingerprint, rows.clone()));
         Ok((rows, true))
+    }
+}
+
+#[async_trait::async_trait]
+impl super::ActivityReports for ActivitySource {
+    async fn read(&self, period: BillingPeriod) -> Result<(Arc<Vec<ActivityRow>>, bool), ActivityError> {
+        ActivitySource::read(self, period).await
+    }
+
+    async fn last_good(&self, period: BillingPeriod) -> Option<Arc<Vec<ActivityRow>>> {
+        ActivitySource::last_good(self, period).await
     }
 }
 

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use super::export;
 use super::store::Rooted;
 use super::{CurSource, PeriodInputs, QueryOutput, SourceError, absent_optional_columns};
-use crate::metrics::exposition::{Family, Kind};
+use crate::exposition::{Family, Kind};
 use crate::model::BillingPeriod;
 use crate::sql::{Aggregate, Query, SqlType, Table};
 
@@ -117,13 +117,7 @@ impl AthenaSource {
                     .table_name(&self.table.table)
                     .send()
                     .await
-                    .map_err(|e| {
-                        SourceError::Config(format!(
-                            "athena GetTableMetadata {}: {}",
-                            self.shown(),
-                            crate::refresh::error_chain(&e)
-                        ))
-                    })?;
+                    .map_err(|e| SourceError::Metadata { table: self.shown(), source: Box::new(e) })?;
                 let meta = out
                     .table_metadata()
                     .ok_or_else(|| SourceError::Config(format!("athena: no table {}", self.shown())))?;
@@ -178,6 +172,13 @@ impl AthenaSource {
 
     async fn run(&self, aggregate: &'static Aggregate, sql: String) -> Result<QueryOutput, SourceError> {
         let err = |reason: String| SourceError::Query { aggregate: aggregate.name, reason };
+        let api = |call: String| {
+            move |e: Box<dyn std::error::Error + Send + Sync>| SourceError::Api {
+                aggregate: aggregate.name,
+                call,
+                source: e,
+            }
+        };
         let mut start = self
             .client
             .start_query_execution()
@@ -193,7 +194,7 @@ impl AthenaSource {
         let id = start
             .send()
             .await
-            .map_err(|e| err(format!("StartQueryExecution: {}", crate::refresh::error_chain(&e))))?
+            .map_err(|e| api("StartQueryExecution".into())(e.into()))?
             .query_execution_id()
             .map(str::to_owned)
             .ok_or_else(|| err("StartQueryExecution returned no id".into()))?;
@@ -213,7 +214,7 @@ impl AthenaSource {
                 .query_execution_id(&id)
                 .send()
                 .await
-                .map_err(|e| err(format!("GetQueryExecution {id}: {}", crate::refresh::error_chain(&e))))?;
+                .map_err(|e| api(format!("GetQueryExecution {id}"))(e.into()))?;
             let exec = out.query_execution();
             let status = exec.and_then(|e| e.status());
             let state = status.and_then(|s| s.state()).cloned();
@@ -256,7 +257,7 @@ impl AthenaSource {
             self.client.get_query_results().query_execution_id(&id).max_results(1000).into_paginator().send();
         let mut first = true;
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| err(format!("GetQueryResults {id}: {}", crate::refresh::error_chain(&e))))?;
+            let page = page.map_err(|e| api(format!("GetQueryResults {id}"))(e.into()))?;
             let Some(rs) = page.result_set() else { continue };
             if table.columns.is_empty()
                 && let Some(meta) = rs.result_set_metadata()
@@ -310,7 +311,7 @@ impl StopOnDrop {
         if let Some(c) = self.client.take()
             && let Err(e) = c.stop_query_execution().query_execution_id(&self.id).send().await
         {
-            tracing::warn!(query = %self.id, error = %crate::refresh::error_chain(&e), "could not stop the Athena query");
+            tracing::warn!(query = %self.id, error = %crate::error::chain(&e), "could not stop the Athena query");
         }
         self.finished();
     }
@@ -349,19 +350,23 @@ impl CurSource for AthenaSource {
         let Some(root) = &self.export else {
             // Nothing to compare: every refresh queries (the fingerprint never repeats).
             return Ok(PeriodInputs {
+                period,
                 fingerprint: self.token("no-export"),
                 from_manifest: false,
                 rows: 1,
                 bytes_read: 0,
+                delivery: None,
             });
         };
         let before = root.store.bytes_read();
         let f = export::fingerprint(root, period).await?;
         Ok(PeriodInputs {
+            period,
             fingerprint: f.fingerprint,
             from_manifest: f.from_manifest,
             rows: f.files.iter().filter(|m| m.size > 0).count() as u64,
             bytes_read: root.store.bytes_read().saturating_sub(before),
+            delivery: None,
         })
     }
 
@@ -373,21 +378,26 @@ impl CurSource for AthenaSource {
             match tokio::time::timeout(Duration::from_secs(5), stop).await {
                 Ok(Ok(_)) => self.count("cancelled", 0),
                 Ok(Err(e)) => {
-                    tracing::warn!(query = %id, error = %crate::refresh::error_chain(&e), "could not stop the Athena query")
+                    tracing::warn!(query = %id, error = %crate::error::chain(&e), "could not stop the Athena query")
                 }
                 Err(_) => tracing::warn!(query = %id, "StopQueryExecution did not answer within 5s"),
             }
         }
     }
 
-    async fn query(&self, query: Query<'_>, period: BillingPeriod) -> Result<QueryOutput, SourceError> {
-        let (table_ref, absent_columns) = self.table_ref(query.aggregate).await?;
-        let out = self.run(query.aggregate, null_safe_map_lookups(&query.render(&table_ref, period))).await?;
-        Ok(QueryOutput { absent_columns, ..out })
+    async fn query(&self, inputs: &PeriodInputs, queries: &[Query<'_>]) -> Result<Vec<QueryOutput>, SourceError> {
+        let mut outputs = Vec::with_capacity(queries.len());
+        for query in queries {
+            let (table_ref, absent_columns) = self.table_ref(query.aggregate).await?;
+            let sql = null_safe_map_lookups(&query.render(&table_ref, inputs.period));
+            let out = self.run(query.aggregate, sql).await?;
+            outputs.push(QueryOutput { absent_columns, ..out });
+        }
+        Ok(outputs)
     }
 }
 
-impl crate::metrics::Families for AthenaSource {
+impl crate::exposition::Families for AthenaSource {
     fn families(&self, _now: SystemTime) -> Vec<Family> {
         let s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         let mut queries = Family::new(

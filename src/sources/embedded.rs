@@ -17,7 +17,6 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::lit;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use tokio::sync::Mutex;
 
 use super::export::{self, DataFile, Delivery};
 use super::store::Rooted;
@@ -30,8 +29,6 @@ pub struct EmbeddedSource {
     root: Rooted,
     /// Shared by all queries: holds the object store and the Parquet footer cache.
     runtime: Arc<RuntimeEnv>,
-    /// The delivery found by the last `inspect`, reused by the queries of the same refresh.
-    last: Mutex<Option<Delivery>>,
 }
 
 impl EmbeddedSource {
@@ -43,7 +40,7 @@ impl EmbeddedSource {
             .build_arc()
             .map_err(|e| SourceError::Config(format!("DataFusion runtime: {e}")))?;
         runtime.register_object_store(&root.url, root.store.clone());
-        Ok(Self { root, runtime, last: Mutex::new(None) })
+        Ok(Self { root, runtime })
     }
 
     async fn inspect_delivery(&self, period: BillingPeriod) -> Result<Delivery, SourceError> {
@@ -103,16 +100,6 @@ impl EmbeddedSource {
         let out_schema: Schema = df.schema().as_arrow().clone();
         let batches = df.collect().await.map_err(err)?;
         to_table(&batches, &out_schema)
-    }
-
-    async fn delivery(&self, period: BillingPeriod) -> Result<Delivery, SourceError> {
-        let mut last = self.last.lock().await;
-        if let Some(d) = last.as_ref().filter(|d| d.period == period) {
-            return Ok(d.clone());
-        }
-        let d = self.inspect_delivery(period).await?;
-        *last = Some(d.clone());
-        Ok(d)
     }
 }
 
@@ -233,21 +220,36 @@ impl CurSource for EmbeddedSource {
     async fn inspect(&self, period: BillingPeriod) -> Result<PeriodInputs, SourceError> {
         let before = self.root.store.bytes_read();
         let d = self.inspect_delivery(period).await?;
-        let inputs = PeriodInputs {
+        Ok(PeriodInputs {
+            period,
             bytes_read: self.root.store.bytes_read().saturating_sub(before),
             fingerprint: d.fingerprint.clone(),
             from_manifest: d.from_manifest,
             rows: d.files.iter().map(|f| f.rows).sum(),
-        };
-        *self.last.lock().await = Some(d);
-        Ok(inputs)
+            delivery: Some(Arc::new(d)),
+        })
     }
 
-    async fn query(&self, query: Query<'_>, period: BillingPeriod) -> Result<QueryOutput, SourceError> {
+    async fn query(&self, inputs: &PeriodInputs, queries: &[Query<'_>]) -> Result<Vec<QueryOutput>, SourceError> {
+        let delivery = match &inputs.delivery {
+            Some(d) => d.clone(),
+            None => Arc::new(self.inspect_delivery(inputs.period).await?),
+        };
+        let mut out = Vec::with_capacity(queries.len());
+        for query in queries {
+            out.push(self.query_one(*query, &delivery).await?);
+        }
+        Ok(out)
+    }
+}
+
+impl EmbeddedSource {
+    /// Runs one aggregate over a delivery.
+    async fn query_one(&self, query: Query<'_>, delivery: &Delivery) -> Result<QueryOutput, SourceError> {
         let aggregate = query.aggregate;
+        let period = delivery.period;
         let bytes_before = self.root.store.bytes_read();
-        let delivery = self.delivery(period).await?;
-        let (schema, absent_columns) = table_schema(aggregate, &delivery)?;
+        let (schema, absent_columns) = table_schema(aggregate, delivery)?;
         let all: Vec<&DataFile> = delivery.files.iter().collect();
         let started = std::time::Instant::now();
         let table = match self.run(query, period, &schema, &all).await {

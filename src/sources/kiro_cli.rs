@@ -407,9 +407,9 @@ impl CliMonitor {
     }
 }
 
-impl crate::metrics::Families for CliMonitor {
-    fn families(&self, _now: std::time::SystemTime) -> Vec<crate::metrics::exposition::Family> {
-        use crate::metrics::exposition::{Family, Kind};
+impl crate::exposition::Families for CliMonitor {
+    fn families(&self, _now: std::time::SystemTime) -> Vec<crate::exposition::Family> {
+        use crate::exposition::{Family, Kind};
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut up = Family::new(
             "kiro_cli_up",

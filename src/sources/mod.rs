@@ -2,8 +2,9 @@
 //!
 //! The embedded engine ([`embedded`]) reads the export's Parquet files (a local copy or `s3://`) with
 //! DataFusion. Every source answers the same three questions: which billing periods exist, what the inputs
-//! of a period look like right now (a fingerprint, so an unchanged delivery is not queried again), and the
-//! result of one aggregate's SQL for a period.
+//! of a period look like right now ([`CurSource::inspect`]: the delivery, with a fingerprint so an unchanged
+//! one is not queried again), and the results of the aggregates' SQL over exactly that delivery
+//! ([`CurSource::query`] consumes what `inspect` returned; no state is kept between the two).
 
 pub mod activity;
 pub mod athena;
@@ -12,14 +13,20 @@ pub mod export;
 pub mod kiro_cli;
 pub mod store;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::model::BillingPeriod;
+use crate::model::activity::ActivityRow;
 use crate::sql::{Aggregate, Query, Table};
+use activity::ActivityError;
 
-/// What a source found out about a period's inputs before querying them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a source found out about a period's inputs before querying them: the delivery that
+/// [`CurSource::query`] then reads.
+#[derive(Debug, Clone)]
 pub struct PeriodInputs {
+    pub period: BillingPeriod,
     /// Changes whenever the delivery changes (manifest, or the listed files when there is none).
     pub fingerprint: String,
     /// Whether the file set came from the export's manifest (else from listing the partition).
@@ -28,6 +35,8 @@ pub struct PeriodInputs {
     pub rows: u64,
     /// Bytes fetched to find out (manifest, footers not yet cached).
     pub bytes_read: u64,
+    /// The files of the delivery, with their footers, when the engine reads them itself (embedded).
+    pub delivery: Option<Arc<export::Delivery>>,
 }
 
 /// The result of one aggregate and what it cost to compute.
@@ -54,12 +63,22 @@ pub trait CurSource: Send + Sync {
     /// Looks at a period's inputs without reading its data.
     async fn inspect(&self, period: BillingPeriod) -> Result<PeriodInputs, SourceError>;
 
-    /// Runs one aggregate for a period.
-    async fn query(&self, query: Query<'_>, period: BillingPeriod) -> Result<QueryOutput, SourceError>;
+    /// Runs aggregates over the delivery `inputs` describes; one output per query, in order.
+    async fn query(&self, inputs: &PeriodInputs, queries: &[Query<'_>]) -> Result<Vec<QueryOutput>, SourceError>;
 
     /// Cancels work still running remotely after a query future was dropped (refresh timeout, shutdown),
     /// and waits for the cancellation to be sent. Nothing to do for the embedded engine.
     async fn cancel_running(&self) {}
+}
+
+/// Kiro's user activity report, read per billing period (see [`activity`]).
+#[async_trait]
+pub trait ActivityReports: Send + Sync {
+    /// The period's rows, and whether they changed since the last read.
+    async fn read(&self, period: BillingPeriod) -> Result<(Arc<Vec<ActivityRow>>, bool), ActivityError>;
+
+    /// The rows of the last successful read of the period, if any.
+    async fn last_good(&self, period: BillingPeriod) -> Option<Arc<Vec<ActivityRow>>>;
 }
 
 /// The optional columns of `aggregate` that the table lacks (`has` says which it has); a missing required
@@ -111,6 +130,21 @@ pub enum SourceError {
     Schema(String),
     #[error("query {aggregate} failed: {reason}")]
     Query { aggregate: &'static str, reason: String },
+    /// A call to a remote engine's API failed (the SDK's error is kept as the source).
+    #[error("query {aggregate} failed: {call}")]
+    Api {
+        aggregate: &'static str,
+        call: String,
+        #[source]
+        source: crate::error::BoxError,
+    },
+    /// The table's metadata could not be read.
+    #[error("athena GetTableMetadata {table}")]
+    Metadata {
+        table: String,
+        #[source]
+        source: crate::error::BoxError,
+    },
     #[error(transparent)]
     Result(#[from] crate::sql::ResultError),
 }
@@ -127,7 +161,8 @@ impl SourceError {
             Self::Parquet { .. } => "parquet",
             Self::MissingColumn { .. } => "missing_column",
             Self::Schema(_) => "schema",
-            Self::Query { .. } => "query",
+            Self::Query { .. } | Self::Api { .. } => "query",
+            Self::Metadata { .. } => "config",
             Self::Result(_) => "result",
         }
     }

@@ -134,7 +134,12 @@ impl CredentialProvider for SdkCredentials {
 }
 
 /// Opens the store for a location. S3 loads the AWS configuration once, here.
-pub async fn open(location: &Location, s3: &S3Settings) -> Result<Rooted, SourceError> {
+/// Opens a location; an S3 one uses `sdk`'s credential chain and region (loaded once by the caller).
+pub async fn open(
+    location: &Location,
+    s3: &S3Settings,
+    sdk: Option<&aws_config::SdkConfig>,
+) -> Result<Rooted, SourceError> {
     match location {
         Location::Local(dir) => {
             // The folder may not exist yet (a sync sidecar creates it): refreshes fail until it does.
@@ -154,7 +159,9 @@ pub async fn open(location: &Location, s3: &S3Settings) -> Result<Rooted, Source
             })
         }
         Location::S3 { bucket, prefix } => {
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+            let sdk = sdk.ok_or_else(|| {
+                SourceError::Config(format!("{}: reading S3 needs the AWS configuration", location.display()))
+            })?;
             let region = s3
                 .region
                 .clone()

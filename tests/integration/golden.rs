@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use kiro_exporter::exposition::{Format, encode, finish};
 use kiro_exporter::identity::resolve::UserLabels;
-use kiro_exporter::metrics::exposition::{Format, encode, finish};
 use kiro_exporter::metrics::snapshot_families;
 use kiro_exporter::model::activity::Reported;
 use kiro_exporter::model::bedrock::{Amounts, BedrockKey, BedrockRow, BedrockRows, PrincipalType, TagLabel, TokenType};
@@ -88,13 +88,12 @@ fn snapshot() -> Snapshot {
         duplicates,
         unresolved_users: Some(1),
         bedrock: bedrock_rows(),
-        bedrock_tag_labels: TagLabel::defaults().iter().map(|t| t.label).collect(),
+        bedrock_tag_labels: TagLabel::defaults().into_iter().map(|t| t.label).collect(),
         bedrock_principal_data: true,
         activity_last_date: Some(
             [(("111111111111".to_owned(), "us-east-1".to_owned()), 1_791_590_400)].into_iter().collect(),
         ),
         activity_up: Some(true),
-        ..Snapshot::default()
     }
 }
 

@@ -4,6 +4,8 @@
 //! `promtool check metrics` and older scrapers expect the classic format. Both are small, so the exporter
 //! owns one model of a metric family and two encoders, with the escaping rules of each format.
 
+pub mod gzip;
+
 use std::fmt::Write as _;
 
 /// Prometheus metric types the exporter uses.
@@ -16,11 +18,15 @@ pub enum Kind {
     Info,
 }
 
+/// A label name: static for the exporter's own labels, owned for those named in the configuration
+/// (`--bedrock.tag-label`).
+pub type LabelName = std::borrow::Cow<'static, str>;
+
 /// One sample of a family. `suffix` is appended to the family name (`_total`, `_bucket`, `_info`, ...).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub suffix: &'static str,
-    pub labels: Vec<(&'static str, String)>,
+    pub labels: Vec<(LabelName, String)>,
     pub value: f64,
 }
 
@@ -40,6 +46,11 @@ impl Family {
 
     /// Adds a sample with the suffix implied by the family type (`_total` for counters, `_info` for info).
     pub fn push(&mut self, labels: Vec<(&'static str, String)>, value: f64) {
+        self.push_named(labels.into_iter().map(|(k, v)| (LabelName::Borrowed(k), v)).collect(), value);
+    }
+
+    /// [`Family::push`] with label names that may be owned.
+    pub fn push_named(&mut self, labels: Vec<(LabelName, String)>, value: f64) {
         let suffix = match self.kind {
             Kind::Counter => "_total",
             Kind::Info => "_info",
@@ -183,6 +194,11 @@ pub fn finish(out: &mut String, format: Format) {
     if format == Format::OpenMetrics {
         out.push_str("# EOF\n");
     }
+}
+
+/// Families rendered live on every scrape (self-metrics, the kiro-cli monitor), next to the snapshot's.
+pub trait Families: Send + Sync {
+    fn families(&self, now: std::time::SystemTime) -> Vec<Family>;
 }
 
 #[cfg(test)]

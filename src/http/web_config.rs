@@ -22,7 +22,6 @@
 //! rather than ignored.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -328,11 +327,6 @@ impl WebConfigWatcher {
         }
         s.current.clone()
     }
-}
-
-/// An I/O error for a refused connection.
-pub fn refused(reason: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::PermissionDenied, reason.to_owned())
 }
 
 #[cfg(test)]

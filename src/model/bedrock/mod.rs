@@ -21,9 +21,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rust_decimal::Decimal;
 
-use super::region::{region_from_usage_type, resolve_region};
+use super::region::resolve_region;
 use super::rows::OTHER;
 use crate::identity::resolve::UserLabels;
+
+mod labels;
+mod usage;
+
+pub use labels::{FIXED_LABELS, TagLabel, sanitise_label_name, tag_labels, valid_tag_key};
+pub use usage::{
+    Principal, PrincipalType, SessionNames, TokenType, is_usage, looks_like_email, model_from_usage_type, model_name,
+    parse_principal, token_type, tokens_per_unit,
+};
 
 /// One row of `bedrock_lines.sql`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -41,288 +50,6 @@ pub struct BedrockLine {
     pub tags: Vec<Option<String>>,
     pub usage_amount: Decimal,
     pub unblended_cost: Decimal,
-}
-
-/// What `principal_type` says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum PrincipalType {
-    User,
-    AssumedRole,
-    /// No principal, or one of another shape.
-    Other,
-}
-
-impl PrincipalType {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::User => "user",
-            Self::AssumedRole => "assumed-role",
-            Self::Other => "",
-        }
-    }
-}
-
-/// A parsed principal ARN.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub kind: PrincipalType,
-    /// IAM user name or role session name; `""` for other principals.
-    pub name: String,
-    /// The role of an assumed-role session.
-    pub role: Option<String>,
-    /// `arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE` for a session, the collapsed form.
-    pub role_arn: Option<String>,
-}
-
-/// Parses a principal ARN; anything unrecognised (including `""`) is [`PrincipalType::Other`].
-pub fn parse_principal(arn: &str) -> Principal {
-    let other = Principal { kind: PrincipalType::Other, name: String::new(), role: None, role_arn: None };
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let [prefix, partition, service, _region, account, resource] = parts.as_slice() else { return other };
-    if *prefix != "arn" || partition.is_empty() {
-        return other;
-    }
-    match (*service, resource.split_once('/')) {
-        ("iam", Some(("user", path))) => {
-            // Users may have a path (`user/division/alice`): the name is the last segment.
-            let name = path.rsplit('/').next().unwrap_or_default();
-            if name.is_empty() {
-                return other;
-            }
-            Principal { kind: PrincipalType::User, name: name.to_owned(), role: None, role_arn: None }
-        }
-        ("sts", Some(("assumed-role", rest))) => {
-            let Some((role, session)) = rest.split_once('/') else { return other };
-            if role.is_empty() || session.is_empty() {
-                return other;
-            }
-            Principal {
-                kind: PrincipalType::AssumedRole,
-                name: session.to_owned(),
-                role: Some(role.to_owned()),
-                role_arn: Some(format!("arn:{partition}:sts::{account}:assumed-role/{role}")),
-            }
-        }
-        _ => other,
-    }
-}
-
-/// Which role session names become labels (`--bedrock.session-names`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum SessionNames {
-    /// Every session is its own principal.
-    Keep,
-    /// Every session is collapsed to its role.
-    Drop,
-    /// Sessions named like a person (an email address) are kept, the rest collapsed to the role.
-    #[default]
-    EmailsOnly,
-}
-
-/// `local@domain.tld`, without spaces: how federated sessions name a person.
-pub fn looks_like_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
-    let ok = |p: &str| !p.is_empty() && !p.contains(['@', ' ', '\t', '/']);
-    ok(local) && ok(domain) && domain.split('.').count() >= 2 && domain.split('.').all(|p| !p.is_empty())
-}
-
-/// The token class of a usage type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum TokenType {
-    Input,
-    Output,
-    CacheRead,
-    CacheWrite,
-    Other,
-}
-
-impl TokenType {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Input => "input",
-            Self::Output => "output",
-            Self::CacheRead => "cache_read",
-            Self::CacheWrite => "cache_write",
-            Self::Other => "other",
-        }
-    }
-}
-
-/// Classifies a usage type by substring, in the documented order (cache read before input: Marketplace's
-/// `CacheReadInputTokenCount` names both).
-pub fn token_type(usage_type: &str) -> TokenType {
-    let u = usage_type.to_ascii_lowercase();
-    let any = |needles: &[&str]| needles.iter().any(|n| u.contains(n));
-    if any(&["cacheread", "cache-read", "cache_read"]) {
-        TokenType::CacheRead
-    } else if any(&["cachewrite", "cache-write", "cache_write"]) {
-        TokenType::CacheWrite
-    } else if u.contains("input") {
-        TokenType::Input
-    } else if u.contains("output") {
-        TokenType::Output
-    } else {
-        TokenType::Other
-    }
-}
-
-/// Tokens per unit of `line_item_usage_amount`, or `None` when the row does not count tokens (hours,
-/// requests, images): those rows have a cost but no tokens. Marketplace `Units` are millions of tokens when
-/// the usage type names tokens; without a pricing unit only Marketplace token usage types
-/// (`...TokenCount-Units`) are counted, since guessing a scale would be wrong by a factor of 1,000.
-pub fn tokens_per_unit(pricing_unit: Option<&str>, usage_type: &str) -> Option<Decimal> {
-    let unit = pricing_unit.map(|u| u.trim().to_ascii_lowercase()).unwrap_or_default();
-    let ut = usage_type.to_ascii_lowercase();
-    let names_tokens = ut.contains("token");
-    let thousand = Decimal::from(1_000);
-    let million = Decimal::from(1_000_000);
-    match unit.as_str() {
-        "" => (names_tokens && ut.contains("mp:") && ut.ends_with("-units")).then_some(million),
-        // Marketplace models bill in Units of a million tokens.
-        "units" | "unit" => names_tokens.then_some(million),
-        _ => {
-            let rest = unit.strip_suffix("tokens").or_else(|| unit.strip_suffix("token"))?.trim();
-            let (digits, suffix) = rest.split_at(rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len()));
-            let n = if digits.is_empty() { Decimal::ONE } else { digits.parse::<Decimal>().ok()? };
-            match suffix.trim() {
-                "" => Some(n),
-                // A unit like `1000000000000000000000000000k tokens` is not a unit: no tokens, no overflow.
-                "k" => n.checked_mul(thousand),
-                "m" => n.checked_mul(million),
-                _ => None,
-            }
-        }
-    }
-}
-
-/// Line item types whose usage amounts are usage (tokens); the others only net into cost.
-pub fn is_usage(line_item_type: &str) -> bool {
-    matches!(line_item_type, "Usage" | "DiscountedUsage" | "SavingsPlanCoveredUsage")
-}
-
-/// The model part of a first-party usage type (`USE1-Claude4.6Sonnet-input-tokens` -> `Claude4.6Sonnet`):
-/// the segments after the region prefix up to the first token-class segment. `None` for Marketplace usage
-/// types (`USE1-MP:...`) and usage types that name no token class.
-pub fn model_from_usage_type(usage_type: &str) -> Option<String> {
-    // A known billing-region prefix, or one of the same shape (letters and a digit: `XYZ1-`).
-    let region_like = |p: &str| {
-        let b = p.as_bytes();
-        (3..=5).contains(&b.len())
-            && b[..b.len() - 1].iter().all(u8::is_ascii_uppercase)
-            && b[b.len() - 1].is_ascii_digit()
-    };
-    let rest = match usage_type.split_once('-') {
-        Some((prefix, rest)) if region_from_usage_type(usage_type).is_some() || region_like(prefix) => rest,
-        _ => usage_type,
-    };
-    if rest.contains("MP:") {
-        return None;
-    }
-    let segments: Vec<&str> = rest.split('-').collect();
-    let stop = segments.iter().position(|s| {
-        let s = s.to_ascii_lowercase();
-        s.starts_with("input") || s.starts_with("output") || s.starts_with("cache") || s.contains("token")
-    })?;
-    let model = segments[..stop].join("-");
-    (!model.is_empty()).then_some(model)
-}
-
-/// The `model` label, in the documented order of sources.
-pub fn model_name(product_model: Option<&str>, usage_type: &str, product_name: Option<&str>) -> String {
-    fn present(s: Option<&str>) -> Option<&str> {
-        s.map(str::trim).filter(|s| !s.is_empty())
-    }
-    if let Some(m) = present(product_model) {
-        return m.to_owned();
-    }
-    if let Some(m) = model_from_usage_type(usage_type) {
-        return m;
-    }
-    present(product_name)
-        .map(|n| n.strip_suffix("(Amazon Bedrock Edition)").unwrap_or(n).trim().to_owned())
-        .unwrap_or_default()
-}
-
-/// Labels of the Bedrock series other than tag labels; a tag label may not take one of these names
-/// (`team` is the exception: a `team` tag fills the `team` label).
-pub const FIXED_LABELS: &[&str] = &[
-    "billing_period",
-    "aws_account_id",
-    "aws_region",
-    "principal",
-    "principal_type",
-    "principal_name",
-    "user",
-    "model",
-    "token_type",
-];
-
-/// A label filled from a principal tag (`--bedrock.tag-label LABEL=TAG_KEY`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TagLabel {
-    /// A valid Prometheus label name (sanitised). Static like every other label name of the exposition
-    /// encoder; tag labels are parsed once from the configuration, so leaking the few bytes is bounded.
-    pub label: &'static str,
-    /// The key in CUR's `tags` map, e.g. `iamPrincipal/team`.
-    pub key: String,
-}
-
-impl TagLabel {
-    /// The defaults: `team`, `project` and `cost_center` from the `iamPrincipal/` tags.
-    pub fn defaults() -> Vec<Self> {
-        [
-            ("team", "iamPrincipal/team"),
-            ("project", "iamPrincipal/project"),
-            ("cost_center", "iamPrincipal/cost-center"),
-        ]
-        .into_iter()
-        .map(|(label, key)| Self { label, key: key.into() })
-        .collect()
-    }
-}
-
-/// A Prometheus label name from any text: other characters become `_`, a leading digit gets a `_`.
-pub fn sanitise_label_name(name: &str) -> String {
-    let mut out: String =
-        name.trim().chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
-    if out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
-    out
-}
-
-impl std::str::FromStr for TagLabel {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (label, key) = s.split_once('=').ok_or_else(|| format!("{s:?} is not LABEL=TAG_KEY"))?;
-        let label = sanitise_label_name(label);
-        if label.is_empty() || label.starts_with("__") {
-            return Err(format!("{s:?}: the label name must not be empty or start with __"));
-        }
-        if FIXED_LABELS.contains(&label.as_str()) {
-            return Err(format!("{s:?}: {label} is already a label of the Bedrock series"));
-        }
-        let key = key.trim();
-        crate::sql::valid_tag_key(key)?;
-        Ok(Self { label: Box::leak(label.into_boxed_str()), key: key.to_owned() })
-    }
-}
-
-/// Parses `--bedrock.tag-label` values; none given means [`TagLabel::defaults`].
-pub fn tag_labels(values: &[String]) -> Result<Vec<TagLabel>, String> {
-    if values.is_empty() {
-        return Ok(TagLabel::defaults());
-    }
-    let mut out: Vec<TagLabel> = Vec::new();
-    for v in values {
-        let t: TagLabel = v.parse()?;
-        if out.iter().any(|o| o.label == t.label) {
-            return Err(format!("label {} is mapped twice", t.label));
-        }
-        out.push(t);
-    }
-    Ok(out)
 }
 
 /// One exported Bedrock series, before user and team labels.
@@ -491,7 +218,7 @@ mod tests {
     #[test]
     fn tag_labels_are_validated_and_sanitised() {
         let t: TagLabel = "cost-center=iamPrincipal/cost-center".parse().unwrap();
-        assert_eq!((t.label, t.key.as_str()), ("cost_center", "iamPrincipal/cost-center"));
+        assert_eq!((t.label.as_str(), t.key.as_str()), ("cost_center", "iamPrincipal/cost-center"));
         assert_eq!("1st.team = iamPrincipal/team".parse::<TagLabel>().unwrap().label, "_1st_team");
         assert_eq!("team=iamPrincipal/team".parse::<TagLabel>().unwrap().label, "team");
         for bad in ["team", "=iamPrincipal/team", "__x=k", "model=iamPrincipal/model", "user=k", "t=a'b", "t="] {
@@ -499,7 +226,7 @@ mod tests {
         }
         assert_eq!(tag_labels(&[]).unwrap(), TagLabel::defaults());
         assert_eq!(
-            TagLabel::defaults().iter().map(|t| t.label).collect::<Vec<_>>(),
+            TagLabel::defaults().iter().map(|t| t.label.as_str()).collect::<Vec<_>>(),
             ["team", "project", "cost_center"]
         );
         assert!(tag_labels(&["a=x".into(), "a=y".into()]).unwrap_err().contains("twice"));

@@ -1,0 +1,185 @@
+//! The immutable result of one successful refresh, and its assembly from what the refresh read.
+//!
+//! A snapshot is plain data: everything `/metrics` shows about the bill. [`assemble`] is the join of the
+//! bill's Kiro lines, Kiro's activity report, the identity directory, right-sizing and the Bedrock lines,
+//! as a pure function (no I/O, no clock: `now` is an input), so every rule of the join is unit-tested. The
+//! refresh (`crate::refresh`) only does the reading. The snapshot's exposition (families, text, gzip) is
+//! built once when it is published, by `crate::metrics::Exposition`.
+
+use std::fmt;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use super::activity::{ActivityRow, apply, summarise};
+use super::bedrock::{self, BedrockLine, BedrockRows, SessionNames, TagLabel};
+use super::rightsizing::{IdleRule, analyse};
+use super::rows::{Rows, build_rows};
+use super::{BillingPeriod, KiroLine, KiroReport, PlanCatalog, build_report};
+use crate::identity::Directory;
+use crate::identity::resolve::{LabelRules, UserLabels};
+
+/// How the billing period of a snapshot was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodSelection {
+    /// `--billing-period` was given.
+    Pinned,
+    /// The current UTC month, which has data.
+    Current,
+    /// The latest period in the export, because the current month has no data yet.
+    Latest,
+}
+
+impl fmt::Display for PeriodSelection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Pinned => "pinned",
+            Self::Current => "current",
+            Self::Latest => "latest",
+        })
+    }
+}
+
+/// What one successful refresh produced.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub period: Option<BillingPeriod>,
+    pub selection: Option<PeriodSelection>,
+    /// The bill's Kiro figures (licences without labels, account-level costs, freshness).
+    pub kiro: KiroReport,
+    /// The exported per-licence rows (labels, signals, roll-up applied).
+    pub rows: Rows,
+    /// Per user id: labels and the number of seat-holding licences.
+    pub duplicates: Vec<(String, UserLabels, u32)>,
+    /// Users in the bill that the identity directory does not know (`None`: no directory configured).
+    pub unresolved_users: Option<usize>,
+    /// The Bedrock series (labels, cross-links, roll-up applied).
+    pub bedrock: BedrockRows,
+    /// Names of the Bedrock tag labels, in the order of `BedrockKey::tags`.
+    pub bedrock_tag_labels: Vec<String>,
+    /// Whether the export has `line_item_iam_principal` (Bedrock cost per principal).
+    pub bedrock_principal_data: bool,
+    /// The activity report's latest `Date` per (account, region); `None` when no report is configured.
+    pub activity_last_date: Option<BTreeMap<(String, String), i64>>,
+    /// Whether the activity report was read this time (`None`: not configured).
+    pub activity_up: Option<bool>,
+}
+
+/// What one refresh read for a period.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    pub period: BillingPeriod,
+    pub selection: PeriodSelection,
+    /// When the refresh ran (the projection counts the days not yet billed from it).
+    pub now: DateTime<Utc>,
+    pub kiro: &'a [KiroLine],
+    pub bedrock: &'a [BedrockLine],
+    /// Whether the export has `line_item_iam_principal`.
+    pub principal_data: bool,
+    /// Kiro's activity report, when one is configured.
+    pub activity: Option<ActivityInput<'a>>,
+    /// The identity directory as known now (`None`: not read yet, or none configured).
+    pub directory: Option<&'a Directory>,
+    /// Whether an identity directory is configured (then users it does not know are counted).
+    pub identity_configured: bool,
+}
+
+/// The activity report's part of a refresh.
+#[derive(Debug, Clone, Copy)]
+pub struct ActivityInput<'a> {
+    /// The rows used: this refresh's, or the last good ones when it could not be read (`None`: none yet).
+    pub rows: Option<&'a [ActivityRow]>,
+    /// Whether the report was read this time.
+    pub up: bool,
+}
+
+/// The exporter's rules for a snapshot (from the configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    pub plans: &'a PlanCatalog,
+    pub idle: IdleRule,
+    pub labels: &'a LabelRules,
+    /// `--metrics.max-users`: people and principals beyond it are rolled up.
+    pub max_users: Option<usize>,
+    pub session_names: SessionNames,
+    pub tag_labels: &'a [TagLabel],
+}
+
+/// What the activity report contributed, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActivitySummary {
+    pub rows: usize,
+    /// Rows replaced by a newer delivery of the same day.
+    pub replaced_rows: usize,
+    pub licences: usize,
+}
+
+/// A snapshot and what went into it.
+#[derive(Debug)]
+pub struct Assembled {
+    pub snapshot: Snapshot,
+    pub activity: Option<ActivitySummary>,
+}
+
+/// Joins what a refresh read into a snapshot: the bill's licences, corrected by the activity report; the
+/// right-sizing signals; people's names and teams from the directory (user ids where it has none); the
+/// Bedrock series linked to the directory's users; and the roll-up of everyone beyond `max_users`.
+pub fn assemble(inputs: &Inputs<'_>, rules: &Rules<'_>) -> Assembled {
+    let period = inputs.period;
+    let mut report = build_report(inputs.kiro, rules.plans, period);
+    let mut summary = None;
+    let activity_last_date = inputs.activity.map(|a| match a.rows {
+        Some(rows) => {
+            let activity = summarise(rows, period, rules.plans);
+            summary = Some(ActivitySummary {
+                rows: rows.len(),
+                replaced_rows: activity.replaced_rows,
+                licences: activity.licences.len(),
+            });
+            apply(&mut report, &activity, rules.plans);
+            activity.last_date
+        }
+        None => BTreeMap::new(),
+    });
+    let rightsizing = analyse(&report, period, inputs.now, rules.plans, rules.idle);
+    // Names and teams as known now; a directory that is down or stale never fails the refresh.
+    let labels = |id: &str| rules.labels.labels(id, inputs.directory);
+    let rows = build_rows(&report, &rightsizing, labels, rules.max_users);
+    // Per person only: a sum over rolled-up users would read as "paying twice" where nobody does.
+    let kept: BTreeSet<&str> =
+        rows.rows.iter().filter(|r| !r.rolled_up).map(|r| r.licence.key.user_id.as_str()).collect();
+    let duplicates = rightsizing
+        .duplicates
+        .iter()
+        .filter(|(id, _)| kept.contains(id.as_str()))
+        .map(|(id, n)| (id.clone(), labels(id), *n))
+        .collect();
+    let names = inputs.directory.map(Directory::name_index).unwrap_or_default();
+    let link = |name: &str| names.get(&name.trim().to_lowercase()).map(|id| labels(id));
+    let team_tag = rules.tag_labels.iter().position(|t| t.label == "team");
+    let bedrock = bedrock::build_rows(
+        bedrock::aggregate(inputs.bedrock, rules.session_names, |name| names.contains_key(&name.trim().to_lowercase())),
+        link,
+        team_tag,
+        rules.max_users,
+    );
+    let unresolved_users = inputs.identity_configured.then(|| {
+        let ids: BTreeSet<&str> = report.licences.iter().map(|l| l.key.user_id.as_str()).collect();
+        ids.into_iter().filter(|id| inputs.directory.is_none_or(|d| d.get(id).is_none())).count()
+    });
+    let snapshot = Snapshot {
+        period: Some(period),
+        selection: Some(inputs.selection),
+        kiro: report,
+        rows,
+        duplicates,
+        unresolved_users,
+        bedrock,
+        bedrock_tag_labels: rules.tag_labels.iter().map(|t| t.label.clone()).collect(),
+        bedrock_principal_data: inputs.principal_data,
+        activity_last_date,
+        activity_up: inputs.activity.map(|a| a.up),
+    };
+    Assembled { snapshot, activity: summary }
+}

@@ -1,0 +1,275 @@
+//! The result of an aggregate as every engine returns it (a [`Table`] of optional strings), read by
+//! column name into the model's lines, and the plausibility checks that refuse values no real bill has.
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+
+use super::value::{parse_decimal, parse_timestamp};
+use super::{BEDROCK_LINES, KIRO_LINES};
+use crate::model::KiroLine;
+use crate::model::bedrock::BedrockLine;
+
+/// A query result: column names and rows of optional text values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+/// A result that does not have the shape its aggregate promises.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("result of {aggregate}: {reason}")]
+pub struct ResultError {
+    pub aggregate: &'static str,
+    pub reason: String,
+}
+
+struct Cols<'a> {
+    aggregate: &'static str,
+    index: HashMap<&'a str, usize>,
+}
+
+impl<'a> Cols<'a> {
+    fn new(aggregate: &'static str, table: &'a Table) -> Self {
+        Self { aggregate, index: table.columns.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect() }
+    }
+
+    fn get(&self, name: &str) -> Result<usize, ResultError> {
+        self.index
+            .get(name)
+            .copied()
+            .ok_or_else(|| ResultError { aggregate: self.aggregate, reason: format!("missing column {name}") })
+    }
+
+    fn err(&self, row: usize, col: &str, reason: String) -> ResultError {
+        ResultError { aggregate: self.aggregate, reason: format!("row {row}, column {col}: {reason}") }
+    }
+}
+
+/// Reads the rows of [`KIRO_LINES`].
+pub fn parse_kiro_lines(table: &Table) -> Result<Vec<KiroLine>, ResultError> {
+    let c = Cols::new(KIRO_LINES.name, table);
+    let (account, resource, region, region_code, usage_type, op, lit, day, amount, cost, end) = (
+        c.get("account_id")?,
+        c.get("resource_id")?,
+        c.get("product_region")?,
+        c.get("product_region_code")?,
+        c.get("usage_type")?,
+        c.get("operation")?,
+        c.get("line_item_type")?,
+        c.get("usage_date")?,
+        c.get("usage_amount")?,
+        c.get("unblended_cost")?,
+        c.get("last_usage_end")?,
+    );
+    let mut out = Vec::with_capacity(table.rows.len());
+    for (n, row) in table.rows.iter().enumerate() {
+        let text = |i: usize| row.get(i).cloned().flatten();
+        let number = |i: usize, name: &str| -> Result<Decimal, ResultError> {
+            match text(i) {
+                None => Ok(Decimal::ZERO),
+                Some(s) => parse_decimal(&s).map_err(|e| c.err(n + 1, name, e)),
+            }
+        };
+        out.push(KiroLine {
+            account_id: text(account).unwrap_or_default(),
+            resource_id: text(resource),
+            product_region: text(region),
+            product_region_code: text(region_code),
+            usage_type: text(usage_type),
+            operation: text(op),
+            line_item_type: text(lit),
+            usage_amount: number(amount, "usage_amount")?,
+            unblended_cost: number(cost, "unblended_cost")?,
+            usage_date: text(day)
+                .map(|s| parse_timestamp(&s).map_err(|e| c.err(n + 1, "usage_date", e)))
+                .transpose()?,
+            last_usage_end: text(end)
+                .map(|s| parse_timestamp(&s).map_err(|e| c.err(n + 1, "last_usage_end", e)))
+                .transpose()?,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads the rows of [`BEDROCK_LINES`] rendered with `tag_count` tag keys.
+pub fn parse_bedrock_lines(table: &Table, tag_count: usize) -> Result<Vec<BedrockLine>, ResultError> {
+    let c = Cols::new(BEDROCK_LINES.name, table);
+    let (account, region_code, region, principal, usage_type, model, name, unit, lit, amount, cost) = (
+        c.get("account_id")?,
+        c.get("product_region_code")?,
+        c.get("product_region")?,
+        c.get("principal")?,
+        c.get("usage_type")?,
+        c.get("product_model")?,
+        c.get("product_name")?,
+        c.get("pricing_unit")?,
+        c.get("line_item_type")?,
+        c.get("usage_amount")?,
+        c.get("unblended_cost")?,
+    );
+    let tags = (0..tag_count).map(|i| c.get(&format!("tag_{i}"))).collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::with_capacity(table.rows.len());
+    for (n, row) in table.rows.iter().enumerate() {
+        let text = |i: usize| row.get(i).cloned().flatten();
+        let number = |i: usize, name: &str| -> Result<Decimal, ResultError> {
+            text(i).map_or(Ok(Decimal::ZERO), |s| parse_decimal(&s).map_err(|e| c.err(n + 1, name, e)))
+        };
+        out.push(BedrockLine {
+            account_id: text(account).unwrap_or_default(),
+            product_region_code: text(region_code),
+            product_region: text(region),
+            principal: text(principal),
+            usage_type: text(usage_type),
+            product_model: text(model),
+            product_name: text(name),
+            pricing_unit: text(unit),
+            line_item_type: text(lit),
+            tags: tags.iter().map(|&i| text(i)).collect(),
+            usage_amount: number(amount, "usage_amount")?,
+            unblended_cost: number(cost, "unblended_cost")?,
+        });
+    }
+    Ok(out)
+}
+
+/// Amounts beyond this (credits, tokens in the bill's unit, USD) are not a bill but a broken export.
+const ABSURD: i64 = 1_000_000_000_000;
+
+/// Refuses values no real bill has: negative credits used, and amounts beyond a trillion. The error names
+/// the column, the value and the licence, so the user can find the line item.
+pub fn check_kiro_lines(lines: &[KiroLine]) -> Result<(), ResultError> {
+    let absurd = Decimal::from(ABSURD);
+    for l in lines {
+        let who = || {
+            format!(
+                "account {}, {}, day {}",
+                l.account_id,
+                l.resource_id.as_deref().unwrap_or("no resource id"),
+                l.usage_date.map_or_else(
+                    || "-".to_owned(),
+                    |t| chrono::DateTime::from_timestamp(t, 0)
+                        .map_or(t.to_string(), |d| d.format("%Y-%m-%d").to_string())
+                )
+            )
+        };
+        let credits = l.operation.as_deref() == Some("Credits") && l.line_item_type.as_deref() == Some("Usage");
+        if credits && l.usage_amount.is_sign_negative() && !l.usage_amount.is_zero() {
+            return Err(ResultError {
+                aggregate: KIRO_LINES.name,
+                reason: format!(
+                    "column line_item_usage_amount: negative credits used ({}) for {}",
+                    l.usage_amount.normalize(),
+                    who()
+                ),
+            });
+        }
+        for (column, v) in [("line_item_usage_amount", l.usage_amount), ("line_item_unblended_cost", l.unblended_cost)]
+        {
+            if v.abs() > absurd {
+                return Err(ResultError {
+                    aggregate: KIRO_LINES.name,
+                    reason: format!("column {column}: absurd value {} for {}", v.normalize(), who()),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The same magnitude check for the Bedrock rows.
+pub fn check_bedrock_lines(lines: &[BedrockLine]) -> Result<(), ResultError> {
+    let absurd = Decimal::from(ABSURD);
+    for l in lines {
+        for (column, v) in [("line_item_usage_amount", l.usage_amount), ("line_item_unblended_cost", l.unblended_cost)]
+        {
+            if v.abs() > absurd {
+                return Err(ResultError {
+                    aggregate: BEDROCK_LINES.name,
+                    reason: format!(
+                        "column {column}: absurd value {v} for account {}, principal {:?}, usage type {:?}",
+                        l.account_id,
+                        l.principal.as_deref().unwrap_or(""),
+                        l.usage_type.as_deref().unwrap_or("")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_and_negative_values_are_refused_by_name() {
+        let ok = KiroLine {
+            account_id: "1".into(),
+            resource_id: Some("arn:aws:identitystore:::user/u".into()),
+            operation: Some("Credits".into()),
+            line_item_type: Some("Usage".into()),
+            usage_amount: Decimal::from(5),
+            ..KiroLine::default()
+        };
+        assert!(check_kiro_lines(std::slice::from_ref(&ok)).is_ok());
+        let neg = KiroLine { usage_amount: Decimal::from(-500), usage_date: Some(1_791_158_400), ..ok.clone() };
+        let e = check_kiro_lines(&[neg]).unwrap_err().to_string();
+        assert!(
+            e.contains("line_item_usage_amount: negative credits used (-500)") && e.contains("user/u, day 2026-10-05"),
+            "{e}"
+        );
+        let refund = KiroLine { line_item_type: Some("Refund".into()), usage_amount: Decimal::from(-5), ..ok.clone() };
+        assert!(check_kiro_lines(&[refund]).is_ok(), "refunds may be negative");
+        let big = KiroLine { unblended_cost: Decimal::from(ABSURD) * Decimal::from(10), ..ok };
+        assert!(check_kiro_lines(&[big]).unwrap_err().to_string().contains("line_item_unblended_cost: absurd value"));
+        let b = BedrockLine { usage_amount: Decimal::from(ABSURD) * Decimal::from(2), ..BedrockLine::default() };
+        assert!(check_bedrock_lines(&[b]).is_err());
+    }
+
+    #[test]
+    fn parses_rows_by_column_name() {
+        let cols = [
+            "usage_amount",
+            "account_id",
+            "resource_id",
+            "product_region",
+            "product_region_code",
+            "usage_type",
+            "operation",
+            "line_item_type",
+            "unblended_cost",
+            "last_usage_end",
+            "usage_date",
+        ];
+        let t = Table {
+            columns: cols.iter().map(|s| s.to_string()).collect(),
+            rows: vec![vec![
+                Some("12.5000000000".into()),
+                Some("111122223333".into()),
+                Some("arn:aws:identitystore:::user/u1".into()),
+                None,
+                Some("us-east-1".into()),
+                Some("USE1-KiroEnterprise-Credits".into()),
+                Some("Credits".into()),
+                Some("Usage".into()),
+                None,
+                Some("2026-01-02 00:00:00.000".into()),
+                Some("2026-01-01".into()),
+            ]],
+        };
+        let rows = parse_kiro_lines(&t).unwrap();
+        assert_eq!(rows[0].usage_amount, Decimal::new(125, 1));
+        assert_eq!(rows[0].unblended_cost, Decimal::ZERO);
+        assert_eq!(rows[0].last_usage_end, Some(1_767_312_000));
+        assert_eq!(rows[0].usage_date, Some(1_767_225_600));
+        let mut bad = t.clone();
+        bad.rows[0][0] = Some("abc".into());
+        assert_eq!(
+            parse_kiro_lines(&bad).unwrap_err().to_string(),
+            "result of kiro_lines: row 1, column usage_amount: not a number: \"abc\""
+        );
+    }
+}
