@@ -1,4 +1,4 @@
-//! Writes a generated CUR 2.0 Data Export (see `kiro_exporter::generate`).
+//! Writes a generated CUR 2.0 Data Export (see `kiro_exporter_generate`).
 //!
 //! ```text
 //! cargo run --release --example generate -- OUT_DIR [--rows N] [--users N] [--period YYYY-MM]
@@ -11,7 +11,7 @@
 
 use std::process::ExitCode;
 
-use kiro_exporter::generate::{Options, write_export};
+use kiro_exporter_generate::{Options, write_export};
 
 fn main() -> ExitCode {
     let mut opts = Options::sample();
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
     let written = write_export(std::path::Path::new(&out), &opts).and_then(|s| {
         if activity {
             let dir = std::path::Path::new(&out).join("activity");
-            kiro_exporter::generate::activity::write_reports(&dir, opts.period)?;
+            kiro_exporter_generate::activity::write_reports(&dir, opts.period)?;
             println!("wrote the activity report set under {}", dir.display());
         }
         Ok(s)

@@ -2,26 +2,42 @@
 //!
 //! # Layout
 //!
-//! Data flows one way: **sources -> identity -> model -> snapshot -> metrics -> http**.
+//! Data flows one way: the **sources** (the bill, Kiro's activity report, kiro-cli) and the **identity**
+//! directory feed the pure **model**, which assembles an immutable **snapshot**; **metrics** turns the
+//! published snapshot into its exposition once, and **http** serves it. **refresh** does the reading of one
+//! refresh, **app** the wiring and the loops.
 //!
-//! - [`sources`]: where the bill comes from, behind the [`sources::CurSource`] trait. The embedded engine
-//!   ([`sources::embedded`]) runs the aggregates in DataFusion over the export's Parquet files, local or
-//!   `s3://`. [`sql`] holds the SQL texts, one per aggregate, portable to Athena.
-//! - [`identity`]: user ids to names and teams (Identity Center, the users file), cached on its own interval.
-//! - [`model`]: pure rules (plans, credits, overage, costs, right-sizing, roll-up); no I/O, most unit tests.
-//! - [`snapshot`]: the immutable result of one successful refresh, published via `tokio::sync::watch`.
-//! - [`refresh`]: one refresh (period choice, unchanged-input skip, query, model).
-//! - [`metrics`]: the exposition formats, the snapshot's series and the self-metrics.
-//! - [`http`]: `/metrics`, `/`, `/-/healthy`, `/-/ready`.
-//! - [`app`]: wiring and the refresh loop; the only module that knows concrete sources.
-//! - [`config`], [`telemetry`], [`shutdown`]: flags and config file, logging, signals.
-//! - [`generate`]: a deterministic generator of realistic CUR 2.0 exports (sample data, tests, benchmarks).
+//! Imports point down these layers only (lowest first; a module imports from layers below its own, and
+//! the modules of one layer import each other without a circle; `tests/integration/layers.rs` checks it):
+//!
+//! 1. [`error`] (error chains, boxed SDK errors), [`exposition`] (the text formats, gzip, the
+//!    [`exposition::Families`] trait every live component renders through), [`shutdown`] (signals).
+//! 2. [`identity`]: user ids to names and teams (Identity Center, the users file), cached on its own
+//!    interval; the label rules ([`identity::resolve`]).
+//! 3. [`model`]: pure rules (plans, credits, overage, costs, right-sizing, roll-up, Bedrock) up to the whole
+//!    snapshot ([`snapshot`], re-exported from [`model::snapshot`]: plain data and its pure assembly); no
+//!    I/O, most unit tests.
+//! 4. [`sql`]: the SQL texts, one per aggregate, portable to Athena, and the typed reading of their results.
+//! 5. [`sources`]: where the data comes from, behind small traits ([`sources::CurSource`]: `inspect`
+//!    returns the delivery that `query` reads; [`sources::ActivityReports`]). The embedded engine
+//!    ([`sources::embedded`]) runs the aggregates in DataFusion over the export's Parquet files, local or
+//!    `s3://`; [`sources::athena`] runs them in Athena; [`sources::kiro_cli`] runs `kiro-cli /usage`.
+//! 6. [`metrics`]: the snapshot's families, the self-metrics, and the [`metrics::Exposition`] built once
+//!    per published snapshot (series count, each format's text and gzip).
+//! 7. [`http`]: `/metrics`, `/`, `/-/healthy`, `/-/ready` (a readiness latch), TLS and basic auth.
+//! 8. [`config`]: flags, environment and config file, validated per concern into a typed `Config`.
+//! 9. [`refresh`] (one refresh's I/O: period choice, unchanged-input skip, queries, activity report) and
+//!    [`telemetry`] (logging).
+//! 10. [`app`]: wiring (one AWS SDK configuration for every client) and the loops; the only module that
+//!     knows concrete sources.
+//!
+//! The fixture generator (realistic CUR 2.0 exports for the sample, tests and benchmarks) is the dev-only
+//! workspace member `kiro-exporter-generate` (`generate/`), not part of this library.
 
 pub mod app;
 pub mod config;
 pub mod error;
 pub mod exposition;
-pub mod generate;
 pub mod http;
 pub mod identity;
 pub mod metrics;

@@ -183,3 +183,176 @@ pub fn assemble(inputs: &Inputs<'_>, rules: &Rules<'_>) -> Assembled {
     };
     Assembled { snapshot, activity: summary }
 }
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::identity::DirectoryUser;
+    use crate::model::testutil::{d, oct};
+
+    const ACCOUNT: &str = "111122223333";
+
+    fn line(user: &str, op: &str, usage_type: &str, lit: &str, amount: &str, cost: &str) -> KiroLine {
+        KiroLine {
+            account_id: ACCOUNT.into(),
+            resource_id: Some(format!("arn:aws:identitystore:::user/{user}")),
+            product_region_code: Some("us-east-1".into()),
+            usage_type: Some(usage_type.into()),
+            operation: Some(op.into()),
+            line_item_type: Some(lit.into()),
+            usage_amount: d(amount),
+            unblended_cost: d(cost),
+            usage_date: (op == "Credits").then_some(1_791_158_400), // 2026-10-05
+            ..KiroLine::default()
+        }
+    }
+
+    /// A Pro seat and 100 billed credits for u-1; a Pro+ seat and nothing else for u-2.
+    fn bill() -> Vec<KiroLine> {
+        vec![
+            line("u-1", "monthly-subscription", "USE1-KiroEnterprise-Pro", "FlatRateSubscription", "1", "20"),
+            line("u-1", "Credits", "USE1-KiroEnterprise-Credits", "Usage", "100", "0"),
+            line("u-2", "monthly-subscription", "USE1-KiroEnterprise-ProPlus", "FlatRateSubscription", "1", "40"),
+        ]
+    }
+
+    fn directory() -> Directory {
+        let mut dir = Directory::default();
+        dir.insert(DirectoryUser {
+            user_id: "u-1".into(),
+            user_name: Some("alice".into()),
+            email: Some("alice@example.com".into()),
+            team: Some("search".into()),
+            ..DirectoryUser::default()
+        });
+        dir
+    }
+
+    fn bedrock_line(principal: &str, cost: &str) -> BedrockLine {
+        BedrockLine {
+            account_id: ACCOUNT.into(),
+            product_region_code: Some("us-east-1".into()),
+            principal: Some(principal.into()),
+            usage_type: Some("USE1-Claude4.6Sonnet-input-tokens".into()),
+            pricing_unit: Some("1K tokens".into()),
+            line_item_type: Some("Usage".into()),
+            tags: vec![None, None, None],
+            usage_amount: d("2"),
+            unblended_cost: d(cost),
+            ..BedrockLine::default()
+        }
+    }
+
+    fn activity_row(user: &str, credits: &str) -> ActivityRow {
+        ActivityRow {
+            account_id: ACCOUNT.into(),
+            region: "us-east-1".into(),
+            delivered: "202610060000".into(),
+            date: 1_791_158_400,
+            user_id: user.into(),
+            client: "KIRO_IDE".into(),
+            credits_used: d(credits),
+            ..ActivityRow::default()
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-10-12T08:00:00Z".parse().unwrap()
+    }
+
+    fn run(inputs: &Inputs<'_>) -> Assembled {
+        let plans = PlanCatalog::default();
+        let labels = LabelRules::default();
+        let tags = TagLabel::defaults();
+        let rules = Rules {
+            plans: &plans,
+            idle: IdleRule::default(),
+            labels: &labels,
+            max_users: None,
+            session_names: SessionNames::EmailsOnly,
+            tag_labels: &tags,
+        };
+        assemble(inputs, &rules)
+    }
+
+    fn inputs<'a>(kiro: &'a [KiroLine], bedrock: &'a [BedrockLine], dir: Option<&'a Directory>) -> Inputs<'a> {
+        Inputs {
+            period: oct(),
+            selection: PeriodSelection::Current,
+            now: now(),
+            kiro,
+            bedrock,
+            principal_data: true,
+            activity: None,
+            directory: dir,
+            identity_configured: true,
+        }
+    }
+
+    #[test]
+    fn the_report_corrects_the_bill_and_the_directory_names_people_and_principals() {
+        let (kiro, dir) = (bill(), directory());
+        let bedrock = [bedrock_line("arn:aws:iam::111122223333:user/alice", "0.15")];
+        let rows = [activity_row("u-1", "130.5")];
+        let mut i = inputs(&kiro, &bedrock, Some(&dir));
+        i.activity = Some(ActivityInput { rows: Some(&rows), up: true });
+        let a = run(&i);
+        let s = &a.snapshot;
+        let alice = s.rows.rows.iter().find(|r| r.licence.key.user_id == "u-1").unwrap();
+        assert_eq!((alice.labels.user.as_str(), alice.labels.team.as_str()), ("alice", "search"));
+        // The report's 130.5 credits replace the bill's 100; the bill's figure stays beside it.
+        assert_eq!(alice.licence.credits_used, d("130.5"));
+        assert_eq!(alice.licence.credits_billed, d("100"));
+        assert_eq!((alice.licence.plan.as_str(), alice.licence.subscription_cost_usd), ("Pro", d("20")));
+        // u-2 is not in the directory: shown by id, and counted as unresolved.
+        let u2 = s.rows.rows.iter().find(|r| r.licence.key.user_id == "u-2").unwrap();
+        assert_eq!((u2.labels.user.as_str(), u2.licence.plan.as_str()), ("u-2", "Pro+"));
+        assert_eq!(s.unresolved_users, Some(1));
+        // The IAM user alice is the directory's alice: her Bedrock cost carries her user and team.
+        assert_eq!(s.bedrock.rows.len(), 1);
+        let b = &s.bedrock.rows[0];
+        assert_eq!((b.user.as_str(), b.team.as_str(), b.amounts.cost_usd), ("alice", "search", d("0.15")));
+        assert_eq!(b.amounts.tokens, Some(Decimal::from(2000)));
+        assert_eq!(a.activity, Some(ActivitySummary { rows: 1, replaced_rows: 0, licences: 1 }));
+        assert_eq!(s.activity_up, Some(true));
+        assert_eq!(
+            s.activity_last_date.as_ref().and_then(|m| m.get(&(ACCOUNT.to_owned(), "us-east-1".to_owned()))),
+            Some(&1_791_158_400)
+        );
+        assert_eq!((s.period, s.selection), (Some(oct()), Some(PeriodSelection::Current)));
+    }
+
+    #[test]
+    fn an_unreadable_report_with_no_last_rows_leaves_the_bill_as_it_is() {
+        let kiro = bill();
+        let mut i = inputs(&kiro, &[], None);
+        i.activity = Some(ActivityInput { rows: None, up: false });
+        let a = run(&i);
+        let s = &a.snapshot;
+        let u1 = s.rows.rows.iter().find(|r| r.licence.key.user_id == "u-1").unwrap();
+        assert_eq!(u1.licence.credits_used, d("100"));
+        assert_eq!(s.activity_up, Some(false));
+        assert_eq!(s.activity_last_date.as_ref().map(BTreeMap::len), Some(0));
+        assert_eq!(a.activity, None);
+        // No directory read yet: everyone is shown by id and counted unresolved.
+        assert_eq!(s.unresolved_users, Some(2));
+        assert_eq!(u1.labels.user, "u-1");
+    }
+
+    #[test]
+    fn without_a_report_or_a_directory_nothing_is_claimed_about_them() {
+        let kiro = bill();
+        let bedrock = [bedrock_line("arn:aws:sts::111122223333:assumed-role/Gateway/BedrockAgentCore-1f2e", "1")];
+        let mut i = inputs(&kiro, &bedrock, None);
+        i.identity_configured = false;
+        let s = run(&i).snapshot;
+        assert_eq!((s.activity_up, s.activity_last_date.is_none(), s.unresolved_users), (None, true, None));
+        // A per-request session name collapses to its role (emails-only), linked to nobody.
+        let b = &s.bedrock.rows[0];
+        assert_eq!(b.key.principal, "arn:aws:sts::111122223333:assumed-role/Gateway");
+        assert_eq!((b.key.principal_name.as_str(), b.user.as_str()), ("Gateway", ""));
+        assert_eq!(s.bedrock_tag_labels, ["team", "project", "cost_center"]);
+    }
+}

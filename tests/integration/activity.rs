@@ -2,8 +2,8 @@
 //! `src/generate/activity.rs` and the scenario in `src/generate/scenario.rs`; read from a local copy and
 //! from an S3 emulator, which must agree.
 
-use kiro_exporter::generate::activity::{NEWBIE, write_reports};
-use kiro_exporter::generate::scenario::{ALICE, BOB, CAROL};
+use kiro_exporter_generate::activity::{NEWBIE, write_reports};
+use kiro_exporter_generate::scenario::{ALICE, BOB, CAROL};
 
 use crate::common::*;
 use crate::s3::{s3_env, upload};

@@ -5,8 +5,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kiro_exporter::generate::columns::{CUR2_COLUMNS, Ty};
-use kiro_exporter::generate::{Options, write_export};
+use kiro_exporter_generate::columns::{CUR2_COLUMNS, Ty};
+use kiro_exporter_generate::{Options, write_export};
 
 use crate::common::*;
 
@@ -171,7 +171,7 @@ fn schema_preflight_and_failing_queries_are_clear() {
     assert!(err.contains("no column line_item_resource_id") && err.contains("Include resource IDs"), "{err}");
     // Optional columns may be missing from the table: read as NULL, same numbers.
     let s = parse(&once(&athena_args("cur_noopt", &["--billing-period", "2026-10"]), &env));
-    close(value(&s, "kiro_credits_used", &[("user_id", kiro_exporter::generate::scenario::BOB)]), 1050.5, "bob");
+    close(value(&s, "kiro_credits_used", &[("user_id", kiro_exporter_generate::scenario::BOB)]), 1050.5, "bob");
     // A table over files that are not Parquet: the query fails with the engine's reason.
     let err = fails(&[&["--once"][..], &athena_args("cur_wrong", &["--billing-period", "2026-10"])].concat(), &env);
     assert!(err.contains("query kiro_lines failed") && err.contains("failed:"), "{err}");
@@ -231,7 +231,7 @@ s3.put_object(Bucket="cur", Key=key[0], Body=m.replace(b'"dataFiles": [', b'"dat
     wait("a failed query", &|| get("kiro_exporter_athena_queries_total", &[("result", "failed")]) >= 1.0);
     let s = metrics();
     close(
-        value(&s, "kiro_credits_used", &[("user_id", kiro_exporter::generate::scenario::BOB)]),
+        value(&s, "kiro_credits_used", &[("user_id", kiro_exporter_generate::scenario::BOB)]),
         1050.5,
         "last data kept",
     );

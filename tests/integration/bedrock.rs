@@ -2,7 +2,7 @@
 //! hand from the scenario in `src/generate/bedrock.rs` (the Athena test compares the same series value for
 //! value against MiniStack).
 
-use kiro_exporter::generate::bedrock::{AGENT_1, AGENT_2, ALICE, API_KEY, BOB, PIPELINE, SAM};
+use kiro_exporter_generate::bedrock::{AGENT_1, AGENT_2, ALICE, API_KEY, BOB, PIPELINE, SAM};
 
 use crate::common::*;
 

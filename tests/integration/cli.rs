@@ -1,7 +1,7 @@
 //! The binary on generated exports: exact values computed by hand from the scenario table in
 //! `src/generate/scenario.rs` and the rules of the core issue.
 
-use kiro_exporter::generate::scenario::*;
+use kiro_exporter_generate::scenario::*;
 
 use crate::common::*;
 
@@ -223,7 +223,7 @@ fn a_pinned_period_that_is_not_in_the_export_fails_clearly() {
 fn the_committed_sample_is_the_generators_output_and_runs() {
     // The sample under sample/cur is exactly what `cargo run --example generate -- sample/cur` writes.
     let fresh = tempfile::tempdir().unwrap();
-    kiro_exporter::generate::write_export(fresh.path(), &kiro_exporter::generate::Options::sample()).unwrap();
+    kiro_exporter_generate::write_export(fresh.path(), &kiro_exporter_generate::Options::sample()).unwrap();
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample/cur");
     let mut files = Vec::new();
     collect(fresh.path(), fresh.path(), &mut files);
@@ -309,14 +309,14 @@ fn a_new_month_without_kiro_rows_keeps_showing_the_last_one() {
     // The current month's partition exists with other services' rows only (as on the 1st).
     let export = small_export();
     let current = kiro_exporter::model::BillingPeriod::containing(chrono::Utc::now());
-    let opts = kiro_exporter::generate::Options::sample();
-    kiro_exporter::generate::write_period(
+    let opts = kiro_exporter_generate::Options::sample();
+    kiro_exporter_generate::write_period(
         export.path(),
         &opts,
         current,
         Vec::new(),
         500,
-        &mut kiro_exporter::generate::Rng::new(3),
+        &mut kiro_exporter_generate::Rng::new(3),
     )
     .unwrap();
     let s = once_on(&export, &[]);
@@ -332,7 +332,7 @@ fn a_new_month_without_kiro_rows_keeps_showing_the_last_one() {
 fn right_sizing_in_a_month_in_progress() {
     // A current-month partition billed through yesterday: one user with 70 credits on each of the last
     // (up to) 7 billed days, one idle seat.
-    use kiro_exporter::generate::scenario::{credits, seat};
+    use kiro_exporter_generate::scenario::{credits, seat};
     let now = chrono::Utc::now();
     let current = kiro_exporter::model::BillingPeriod::containing(now);
     let today = u32::try_from((now - current.start()).num_days()).unwrap();
@@ -349,14 +349,14 @@ fn right_sizing_in_a_month_in_progress() {
         rows.push(credits(ACCOUNT_A, heavy, "USE1", 70.0, 0.0, d));
     }
     let export = tempfile::tempdir().unwrap();
-    let opts = kiro_exporter::generate::Options::sample();
-    kiro_exporter::generate::write_period(
+    let opts = kiro_exporter_generate::Options::sample();
+    kiro_exporter_generate::write_period(
         export.path(),
         &opts,
         current,
         rows,
         300,
-        &mut kiro_exporter::generate::Rng::new(5),
+        &mut kiro_exporter_generate::Rng::new(5),
     )
     .unwrap();
     let s = parse(&once(&["--cur.path", export.path().to_str().unwrap()], &[]));

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use kiro_exporter::generate::{Options, write_export};
+use kiro_exporter_generate::{Options, write_export};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_kiro-exporter");
 

@@ -140,7 +140,7 @@ fn hostile_names_stay_bounded_valid_label_values() {
     let export = small_export();
     let users = export.users();
     let mut text = std::fs::read_to_string(&users).unwrap();
-    let bob = kiro_exporter::generate::scenario::BOB;
+    let bob = kiro_exporter_generate::scenario::BOB;
     text = text.replace("\"Username\":\"bob\"", &format!("\"Username\":\"{}\\u0000\\u001b[31m\"", "b".repeat(10_000)));
     std::fs::write(&users, text).unwrap();
     let out =

@@ -3,8 +3,8 @@
 
 use std::process::Command;
 
-use kiro_exporter::generate::scenario::{ACCOUNT_A, credits, seat};
-use kiro_exporter::generate::{Options, Rng, write_period};
+use kiro_exporter_generate::scenario::{ACCOUNT_A, credits, seat};
+use kiro_exporter_generate::{Options, Rng, write_period};
 
 use crate::common::*;
 

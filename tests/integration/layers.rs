@@ -119,10 +119,11 @@ fn imports_point_down_the_layers_and_draw_no_circle() {
         for (path, line) in references(&module, &text) {
             let target = &path[0];
             if *target == top {
-                if let (Some(a), Some(b)) = (module.get(1), path.get(1)) {
-                    if a != b && rank(b).is_none() {
-                        inner.entry(format!("{top}::{a}")).or_default().insert(format!("{top}::{b}"));
-                    }
+                if let (Some(a), Some(b)) = (module.get(1), path.get(1))
+                    && a != b
+                    && rank(b).is_none()
+                {
+                    inner.entry(format!("{top}::{a}")).or_default().insert(format!("{top}::{b}"));
                 }
                 continue;
             }

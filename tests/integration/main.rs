@@ -13,6 +13,7 @@ mod golden;
 mod hostile;
 mod identity;
 mod kiro_cli;
+mod layers;
 mod s3;
 mod server;
 mod web;

@@ -54,7 +54,7 @@ fn serves_the_last_good_snapshot_through_failures() {
     copy_dir(export.path(), &root);
     wait_for("readiness", || http_get(&addr, "/-/ready", &[]).0 == 200);
     let s = metrics(&addr);
-    close(value(&s, "kiro_credits_used", &[("user_id", kiro_exporter::generate::scenario::BOB)]), 1050.5, "bob");
+    close(value(&s, "kiro_credits_used", &[("user_id", kiro_exporter_generate::scenario::BOB)]), 1050.5, "bob");
     let bytes_after_first = value(&s, "kiro_exporter_bytes_read_total", &[]);
 
     // Unchanged inputs: refreshes succeed without querying; only the small manifest is read again.
@@ -76,7 +76,7 @@ fn serves_the_last_good_snapshot_through_failures() {
     wait_for("a parquet error", || counter(&addr, "kiro_exporter_refresh_errors_total", &[("kind", "parquet")]) >= 1.0);
     let s = metrics(&addr);
     close(
-        value(&s, "kiro_credits_used", &[("user_id", kiro_exporter::generate::scenario::BOB)]),
+        value(&s, "kiro_credits_used", &[("user_id", kiro_exporter_generate::scenario::BOB)]),
         1050.5,
         "still served",
     );

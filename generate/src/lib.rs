@@ -27,8 +27,8 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 
-use crate::model::BillingPeriod;
 use columns::{CUR2_COLUMNS, Ty};
+use kiro_exporter::model::BillingPeriod;
 
 /// What to generate.
 #[derive(Debug, Clone)]

@@ -21,7 +21,7 @@
 use std::borrow::Cow;
 
 use super::{Rng, Row};
-use crate::model::BillingPeriod;
+use kiro_exporter::model::BillingPeriod;
 
 pub const ACCOUNT_A: &str = "111111111111";
 pub const ACCOUNT_B: &str = "222222222222";

@@ -30,7 +30,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::scenario::{ACCOUNT_A, BOB, CAROL};
-use crate::model::BillingPeriod;
+use kiro_exporter::model::BillingPeriod;
 
 /// The user who is only in the report.
 pub const NEWBIE: &str = "0e110000-0000-4000-8000-00000000000c";
