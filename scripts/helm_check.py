@@ -7,6 +7,9 @@
     helm_check.py render OUT_DIR
         Renders the chart with the default values (OUT_DIR/default/) and with every ci/*-values.yaml
         (OUT_DIR/<name>/), one file per object, for `kubernetes-validate --strict`.
+    helm_check.py package OUT_DIR
+        `helm package` into OUT_DIR: the archive (what an OCI push ships, .helmignore applied) is named after
+        the crate's version, holds the copies in files/ but not ci/, and renders what the folder renders.
     helm_check.py objects
         What the rendered objects say:
         - defaults: exactly a Deployment, a Service and a ServiceAccount;
@@ -28,7 +31,7 @@ import re
 import sys
 
 import yaml
-from helm_python.chart import Chart, lint
+from helm_python.chart import Chart, lint, package
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 CHART = os.path.join(ROOT, "deploy", "helm", "kiro-exporter")
@@ -134,6 +137,29 @@ def cmd_render(out_dir):
                 yaml.safe_dump(o, f, sort_keys=False, allow_unicode=True)
         kinds = ", ".join(f"{k} {len(v)}" for k, v in sorted(by_kind(objs).items()))
         print(f"  {name}: {len(objs)} objects ({kinds}) in {d}")
+
+
+def cmd_package(out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    archive = package(CHART, destination=out_dir)
+    with Chart.load(CHART) as chart:
+        version = chart.version
+    if os.path.basename(archive) != f"kiro-exporter-{version}.tgz":
+        fail(f"helm package wrote {archive}, want kiro-exporter-{version}.tgz")
+    with Chart.load(archive) as packed:
+        names = {f["name"] for f in packed.files}
+        if any(n.startswith("ci/") for n in names):
+            fail(f"the packaged chart holds ci/: {sorted(names)}")
+        want = {"files/kiro-exporter.rules.yml"} | {f"files/dashboards/{n}" for n in os.listdir(DASHBOARDS) if n.endswith(".json")}
+        if not want <= names:
+            fail(f"the packaged chart lacks {sorted(want - names)}")
+        values = ci_values()["all"]
+        got = packed.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    with Chart.load(CHART) as chart:
+        if got != chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True):
+            fail("the packaged chart renders differently from the folder")
+    print(f"  helm package: {os.path.basename(archive)}, {len(names)} files (rules and dashboards, no ci/), "
+          "renders as the folder does")
 
 
 # ---------------------------------------------------------------- objects
@@ -415,7 +441,7 @@ def cmd_objects():
 
 
 def main(argv):
-    cmds = {"lint": cmd_lint, "render": cmd_render, "objects": cmd_objects}
+    cmds = {"lint": cmd_lint, "render": cmd_render, "package": cmd_package, "objects": cmd_objects}
     if not argv or argv[0] not in cmds:
         print(__doc__, file=sys.stderr)
         return 2
