@@ -170,8 +170,14 @@ def container(dep):
     return c
 
 
-def check_core(kinds, where):
+def merged(values):
+    with Chart.load(CHART) as chart:
+        return chart.merge_values(values)
+
+
+def check_core(kinds, where, values=None):
     """The invariants of every rendering: those of deploy/kubernetes/ (see observability_check.py kubernetes)."""
+    eff = merged(values)
     dep = one(kinds, "Deployment", where)
     spec = dep["spec"]
     if spec.get("replicas") != 1 or spec.get("strategy", {}).get("type") != "Recreate":
@@ -221,8 +227,13 @@ def check_core(kinds, where):
             if any(p["port"] not in ports and p["port"] not in ports.values() for p in rule.get("ports", [])):
                 fail(f"{where}: the NetworkPolicy opens a port the container lacks")
     dash = [cm for cm in kinds.get("ConfigMap", []) if "-dashboard-" in cm["metadata"]["name"]]
+    if bool(dash) != bool(eff["dashboards"]["enabled"]):
+        fail(f"{where}: dashboards.enabled is {eff['dashboards']['enabled']}, {len(dash)} dashboard ConfigMaps rendered")
     if dash:
-        check_dashboards(dash, where)
+        d = eff["dashboards"]
+        check_dashboards(dash, where, d["label"], d["labelValue"], d["folderAnnotation"])
+        if any(cm["metadata"]["namespace"] != (d["namespace"] or NAMESPACE) for cm in dash):
+            fail(f"{where}: dashboard ConfigMaps not in {d['namespace'] or NAMESPACE}")
     return dep
 
 
@@ -254,11 +265,11 @@ def check_defaults(objs):
     print("  defaults: Deployment, Service, ServiceAccount; one replica, Recreate, non-root, read-only, probes")
 
 
-def check_kubernetes_parity(objs):
+def check_kubernetes_parity(objs, values):
     """ci/kubernetes-values.yaml renders what deploy/kubernetes/ holds."""
     where = "kubernetes values"
     kinds = by_kind(objs)
-    check_core(kinds, where)
+    check_core(kinds, where, values)
     want = {}
     for path in sorted(glob.glob(os.path.join(MANIFESTS, "*.yaml"))):
         for d in yaml.safe_load_all(open(path, encoding="utf-8")):
@@ -320,7 +331,7 @@ def check_all(objs, values):
                  "PrometheusRule", "NetworkPolicy"):
         if kind not in kinds:
             fail(f"{where}: no {kind} rendered")
-    dep = check_core(kinds, where)
+    dep = check_core(kinds, where, values)
     pod = dep["spec"]["template"]["spec"]
     c = container(dep)
     args = c["args"]
@@ -433,10 +444,10 @@ def check_all(objs, values):
 def cmd_objects():
     values = ci_values()
     check_defaults(render(None))
-    check_kubernetes_parity(render(values["kubernetes"]))
+    check_kubernetes_parity(render(values["kubernetes"]), values["kubernetes"])
     check_all(render(values["all"]), values["all"])
     for name in sorted(set(values) - {"default", "kubernetes", "all"}):
-        check_core(by_kind(render(values[name])), f"{name} values")
+        check_core(by_kind(render(values[name])), f"{name} values", values[name])
         print(f"  {name} values: consistent")
 
 
