@@ -109,8 +109,11 @@ def table(title, columns, desc="", w=12, h=8, hide=(), sort=None):
     }
 
 
-def row(title):
-    return {"type": "row", "title": title}
+def row(title, collapsed=False):
+    """A row; the panels after it, up to the next row, are its own. A collapsed row holds them in its
+    `panels` and shows them when opened: for optional sources (Athena, kiro-cli, the activity report),
+    so a dashboard shows no empty panels to someone who does not use them."""
+    return {"type": "row", "title": title, "collapsed": collapsed}
 
 
 UP_DOWN = [{"type": "value", "options": {"0": {"text": "down", "color": "red", "index": 0},
@@ -138,15 +141,25 @@ def query_var(name, label, query, multi=False):
 
 
 def layout(items):
-    """Places panels left to right, wrapping at 24 columns; a row starts a new line."""
+    """Places panels left to right, wrapping at 24 columns; a row starts a new line. The panels of a
+    collapsed row go into its `panels`, placed below it as they appear when it is opened, and the next
+    row follows the collapsed one directly."""
     panels, x, y, line_h, pid = [], 0, 0, 0, 1
+    into, resume_y = panels, None
     for it in items:
         it = dict(it)
         if it["type"] == "row":
             y += line_h
+            if resume_y is not None:
+                y, resume_y = resume_y, None
             x, line_h = 0, 0
-            it.update({"id": pid, "collapsed": False, "panels": [], "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}})
+            collapsed = it.pop("collapsed")
+            it.update({"id": pid, "collapsed": collapsed, "panels": [], "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}})
             y += 1
+            panels.append(it)
+            into = it["panels"] if collapsed else panels
+            if collapsed:
+                resume_y = y
         else:
             w, h = it.pop("w"), it.pop("h")
             if x + w > 24:
@@ -155,8 +168,8 @@ def layout(items):
             it.update({"id": pid, "datasource": DS, "gridPos": {"h": h, "w": w, "x": x, "y": y}})
             x += w
             line_h = max(line_h, h)
+            into.append(it)
         pid += 1
-        panels.append(it)
     return panels
 
 
@@ -199,8 +212,6 @@ def overview():
              steps=((172800, "orange"),), desc="How far the bill lags; KiroBillingDataStale fires past 2 days."),
         stat("Snapshot age", "max(kiro_exporter_snapshot_age_seconds)", unit="dtdurations", steps=((7200, "orange"),),
              desc="Time since the exporter last refreshed the data successfully."),
-        stat("Activity report age", "time() - max(kiro_activity_report_last_date_timestamp_seconds)", unit="dtdurations",
-             steps=((172800, "orange"),), desc="Time since the latest day in the Kiro user activity report."),
         stat("Potential savings", "sum(kiro_plan_savings_usd)", unit="currencyUSD",
              desc="USD a month saved if every user switched to the recommended plan."),
 
@@ -219,8 +230,6 @@ def overview():
         stat("Idle seats", "sum(kiro_idle_seat)", steps=((1, "orange"),)),
         stat("Duplicate licences", "count(kiro_duplicate_licences >= 2) or vector(0)", steps=((1, "orange"),),
              desc="Users who hold a seat in more than one profile or account."),
-        stat("Credits the bill missed", "sum(kiro_credits_used_reported) - sum(kiro_credits_used_billed)", decimals=0,
-             desc="Credits in the user activity report that the bill does not show (yet)."),
         stat("Seats", 'count(kiro_credits_used{plan!="unknown"})', desc="Licences with a seat."),
         timeseries("Credits used vs plan, by plan", [("sum by (plan) (kiro_credits_used)", "{{plan}} used"),
                                                      ("sum by (plan) (kiro_plan_credits)", "{{plan}} included")]),
@@ -251,7 +260,11 @@ def overview():
               hide=["user_id"], sort="Seat cost"),
         table("Duplicate licences", [("kiro_duplicate_licences >= 2", "Licences", "none")], hide=["user_id"]),
 
-        row("Activity report"),
+        row("Activity report (--kiro.activity-report.path)", collapsed=True),
+        stat("Activity report age", "time() - max(kiro_activity_report_last_date_timestamp_seconds)", unit="dtdurations",
+             steps=((172800, "orange"),), desc="Time since the latest day in the Kiro user activity report."),
+        stat("Credits the bill missed", "sum(kiro_credits_used_reported) - sum(kiro_credits_used_billed)", decimals=0,
+             desc="Credits in the user activity report that the bill does not show (yet)."),
         table("Reported vs billed credits", [("kiro_credits_used_reported", "Reported", "none"),
                                              ("kiro_credits_used_billed", "Billed", "none"),
                                              ("kiro_credits_used_reported - kiro_credits_used_billed", "Missing from the bill", "none")],
@@ -366,7 +379,7 @@ def health():
                    unit="decbytes", desc="Bytes fetched from the export: manifests, Parquet footers, needed column chunks."),
         timeseries("CUR rows covered per hour", [(f"sum by (instance) (increase(kiro_exporter_rows_read_total{{{i}}}[1h]))", "{{instance}}")],
                    unit="short"),
-        row("Athena"),
+        row("Athena (--athena.*)", collapsed=True),
         stat("Athena cost, last 30 days", f"sum(increase(kiro_exporter_athena_estimated_cost_usd_total{{{i}}}[30d]))",
              unit="currencyUSD", w=6, desc="Estimated: $5 per TB scanned, at least 10 MB per query."),
         stat("Athena scanned since start", f"sum(kiro_exporter_athena_data_scanned_bytes_total{{{i}}})", unit="decbytes", w=6),
@@ -387,11 +400,15 @@ def health():
              legend="{{instance}}", unit="dtdurations", steps=((43200, "orange"),)),
         stat("Rolled-up users", f"kiro_exporter_rolled_up_users{{{i}}}", legend="{{instance}}",
              desc="Users summed into __other__ by --metrics.max-users."),
-        stat("kiro-cli", f"kiro_cli_up{{{i}}}", legend="{{instance}}", mappings=UP_DOWN,
-             desc="The kiro-cli /usage source (--kiro-cli.enabled)."),
         stat("Bedrock principal data", f"kiro_exporter_bedrock_principal_data{{{i}}}", legend="{{instance}}", mappings=YES_NO,
              steps=((1, "green"),)),
-        timeseries("Snapshot age", [(f"kiro_exporter_snapshot_age_seconds{{{i}}}", "{{instance}}")], unit="s", w=20),
+        timeseries("Snapshot age", [(f"kiro_exporter_snapshot_age_seconds{{{i}}}", "{{instance}}")], unit="s", w=24),
+        row("kiro-cli (--kiro-cli.enabled)", collapsed=True),
+        stat("kiro-cli", f"kiro_cli_up{{{i}}}", legend="{{instance}}", mappings=UP_DOWN, w=6,
+             desc="The kiro-cli /usage source: up when its last run succeeded."),
+        table("kiro-cli errors since start",
+              [(f'sum by (instance, kind) (kiro_exporter_refresh_errors_total{{source="kiro_cli",{i}}})', "Errors", "none")],
+              w=18, h=4, desc="Failed kiro-cli runs by kind: not_found, not_logged_in, timeout, exit, unparseable, ..."),
     ], time_from="now-7d")
 
 

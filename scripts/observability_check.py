@@ -2,8 +2,9 @@
 
     observability_check.py dashboards RULES_OUT
         Structure of every dashboard in dashboards/ (schemaVersion, the datasource variable on every panel and
-        query, unique ids, known variables) and every query expression, variables substituted, written as
-        recording rules to RULES_OUT for `promtool check rules`.
+        query, unique ids, known variables, the optional sources' panels in collapsed rows) and every query
+        expression (those in collapsed rows too), variables substituted, written as recording rules to
+        RULES_OUT for `promtool check rules`.
     observability_check.py live PROM_URL
         Runs every dashboard expression against the Prometheus at PROM_URL, variables set as Grafana would
         (a single-value variable to the first value its query finds, "All" to its allValue); each must return
@@ -85,9 +86,17 @@ def load_dashboards():
 
 
 def all_panels(d):
+    """Every panel, those inside collapsed rows (a row's `panels`) included."""
     for p in d.get("panels", []):
         yield p
         yield from p.get("panels", [])
+
+
+# Series of the optional sources (Athena, kiro-cli, the activity report): their panels must sit in
+# collapsed rows, so a dashboard shows no empty panels to someone who does not use that source.
+OPTIONAL_SOURCE = re.compile(r"kiro_exporter_athena_|kiro_cli_|kiro_credits_used_(reported|billed)|kiro_messages\b|"
+                             r"kiro_chat_conversations|kiro_overage_(enabled|cap_credits)|kiro_activity_report_|"
+                             r'source="(kiro_cli|activity_report)"')
 
 
 def variables(d):
@@ -150,6 +159,17 @@ def check_structure(name, d, uids):
             if v.get("datasource", {}).get("uid") != ds_ref:
                 fail(f"{where}: variable {v['name']} does not use {ds_ref}")
             label_values_parts(var_query(v))
+    for p in d.get("panels", []):
+        nested = p.get("panels", [])
+        if p.get("type") != "row":
+            if OPTIONAL_SOURCE.search(json.dumps(p.get("targets", []))):
+                fail(f"{where}: panel {p.get('title')!r} shows an optional source: put it in a collapsed row")
+        elif p.get("collapsed") and not nested:
+            fail(f"{where}: collapsed row {p.get('title')!r} holds no panels")
+        elif not p.get("collapsed") and nested:
+            fail(f"{where}: open row {p.get('title')!r} holds panels (only a collapsed row keeps them in `panels`)")
+        if any(c.get("type") == "row" for c in nested):
+            fail(f"{where}: row {p.get('title')!r} holds a row")
     ids = set()
     for p in all_panels(d):
         if p.get("id") in ids:
@@ -177,9 +197,10 @@ def check_structure(name, d, uids):
 
 
 def cmd_dashboards(rules_out):
-    groups, uids, n, k = [], set(), 0, 0
+    groups, uids, n, k, nested = [], set(), 0, 0, 0
     for name, d in load_dashboards():
         check_structure(name, d, uids)
+        nested += sum(len(t.get("targets", [])) for p in d.get("panels", []) for t in p.get("panels", []))
         # Static values: a multi-value variable as its "All" regex, others as a plain value.
         values = {v["name"]: (v.get("allValue") or ".*") if v.get("includeAll") else "x"
                   for v in variables(d).values()}
@@ -197,7 +218,7 @@ def cmd_dashboards(rules_out):
         groups.append({"name": name, "rules": rules})
     with open(rules_out, "w", encoding="utf-8") as f:
         yaml.safe_dump({"groups": groups}, f, sort_keys=False, allow_unicode=True)
-    print(f"dashboards: {len(uids)} dashboards, {n} panel expressions written to {rules_out}")
+    print(f"dashboards: {len(uids)} dashboards, {n} panel expressions ({nested} in collapsed rows) written to {rules_out}")
 
 
 # ---------------------------------------------------------------- live queries
