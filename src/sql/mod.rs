@@ -107,6 +107,83 @@ pub const IAM_PRINCIPAL: &str = "line_item_iam_principal";
 pub const IAM_PRINCIPAL_FIX: &str =
     "enable IAM principal data in the Data Export's content settings (data from 2026-04-08 on)";
 
+/// How every aggregate's SQL text selects its rows: the period, then `AND` its own row filter, up to the
+/// `GROUP BY`.
+const PERIOD_FILTER: &str = "WHERE billing_period = '{{period}}'\n  AND ";
+
+impl Aggregate {
+    /// The aggregate's row filter as its SQL text writes it (without the period), e.g. Kiro's
+    /// `line_item_product_code = 'Kiro' AND ...`: what a single scan for several aggregates selects with
+    /// the `OR` of theirs.
+    pub fn rows_filter(&self) -> &'static str {
+        let sql: &'static str = self.sql;
+        let start = sql.find(PERIOD_FILTER).map_or(0, |i| i + PERIOD_FILTER.len());
+        let end = sql[start..].find("\nGROUP BY").map_or(sql.len(), |i| start + i);
+        sql[start..end].trim()
+    }
+}
+
+/// The column of [`union_all`]'s result that names the aggregate a row belongs to.
+pub const UNION_TAG: &str = "aggregate_name";
+
+/// The result columns of a rendered aggregate text, in order: the `AS` name ending each line of its select
+/// list.
+pub fn output_columns(rendered: &str) -> Vec<String> {
+    let select = rendered.split_once("\nSELECT\n").map_or(rendered, |(_, rest)| rest);
+    let select = select.split_once("\nFROM ").map_or(select, |(list, _)| list);
+    select
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').rsplit_once(" AS ").map(|(_, name)| name.trim().to_owned()))
+        .collect()
+}
+
+/// Several rendered aggregates as one query, for an engine that bills and schedules per query (Athena):
+/// each text is a sub-select tagged with its aggregate's name in [`UNION_TAG`], the result columns aligned
+/// by name (NULL where an aggregate has no such column), joined by `UNION ALL`. [`split_union`] takes the
+/// result apart again; each aggregate's rows are exactly those its own text returns.
+pub fn union_all(parts: &[(&'static str, String)]) -> String {
+    let mut columns: Vec<String> = Vec::new();
+    let outputs: Vec<Vec<String>> = parts.iter().map(|(_, sql)| output_columns(sql)).collect();
+    for c in outputs.iter().flatten() {
+        if !columns.contains(c) {
+            columns.push(c.clone());
+        }
+    }
+    let branches: Vec<String> = parts
+        .iter()
+        .zip(&outputs)
+        .enumerate()
+        .map(|(i, ((name, sql), own))| {
+            let select: Vec<String> = columns
+                .iter()
+                .map(|c| if own.contains(c) { format!("a{i}.{c}") } else { format!("NULL AS {c}") })
+                .collect();
+            format!("SELECT '{name}' AS {UNION_TAG}, {}\nFROM (\n{}\n) a{i}", select.join(", "), sql.trim_end())
+        })
+        .collect();
+    branches.join("\nUNION ALL\n")
+}
+
+/// The per-aggregate results of a [`union_all`] query, in the order of `names`.
+pub fn split_union(table: Table, names: &[&'static str]) -> Result<Vec<Table>, ResultError> {
+    let tag = table
+        .columns
+        .iter()
+        .position(|c| c == UNION_TAG)
+        .ok_or_else(|| ResultError { aggregate: "union", reason: format!("missing column {UNION_TAG}") })?;
+    let mut out: Vec<Table> =
+        names.iter().map(|_| Table { columns: table.columns.clone(), rows: Vec::new() }).collect();
+    for row in table.rows {
+        let name = row.get(tag).cloned().flatten().unwrap_or_default();
+        let i = names.iter().position(|n| *n == name).ok_or_else(|| ResultError {
+            aggregate: "union",
+            reason: format!("a row of unknown aggregate {name:?}"),
+        })?;
+        out[i].rows.push(row);
+    }
+    Ok(out)
+}
+
 /// One query: an aggregate and the keys of the `tags` map it reads (Bedrock's tag labels).
 #[derive(Debug, Clone, Copy)]
 pub struct Query<'a> {
@@ -135,6 +212,59 @@ impl Query<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_aggregate_names_its_row_filter_once() {
+        assert_eq!(
+            KIRO_LINES.rows_filter(),
+            "line_item_product_code = 'Kiro'\n  AND COALESCE(line_item_operation, '') <> 'q-developer-snapshot'"
+        );
+        let bedrock = BEDROCK_LINES.rows_filter();
+        assert!(bedrock.starts_with("(\n    line_item_product_code IN ('AmazonBedrock',"), "{bedrock}");
+        assert!(bedrock.ends_with("LIKE '%Bedrock%')\n  )"), "{bedrock}");
+        for a in [&KIRO_LINES, &BEDROCK_LINES] {
+            assert!(a.sql.contains(&format!("{PERIOD_FILTER}{}\nGROUP BY", a.rows_filter())), "{}", a.name);
+        }
+    }
+
+    #[test]
+    fn aggregates_run_as_one_union_and_come_apart_again() {
+        let period = "2026-05".parse().unwrap();
+        let kiro = Query { aggregate: &KIRO_LINES, tag_keys: &[] }.render("cur", period);
+        let keys = ["iamPrincipal/team".to_owned()];
+        let bedrock = Query { aggregate: &BEDROCK_LINES, tag_keys: &keys }.render("cur", period);
+        assert_eq!(
+            output_columns(&kiro),
+            [
+                "account_id",
+                "resource_id",
+                "product_region",
+                "product_region_code",
+                "usage_type",
+                "operation",
+                "line_item_type",
+                "usage_date",
+                "usage_amount",
+                "unblended_cost",
+                "last_usage_end"
+            ]
+        );
+        assert_eq!(output_columns(&bedrock)[9..], ["tag_0", "usage_amount", "unblended_cost"]);
+        let sql = union_all(&[("kiro_lines", kiro.clone()), ("bedrock_lines", bedrock.clone())]);
+        assert!(sql.starts_with("SELECT 'kiro_lines' AS aggregate_name, a0.account_id, a0.resource_id,"), "{sql}");
+        assert!(sql.contains(&format!("FROM (\n{}\n) a0\nUNION ALL\n", kiro.trim_end())), "{sql}");
+        assert!(sql.contains("SELECT 'bedrock_lines' AS aggregate_name, a1.account_id, NULL AS resource_id,"));
+        assert!(sql.contains("NULL AS last_usage_end, a1.principal, a1.product_model"), "{sql}");
+        let columns: Vec<String> = ["aggregate_name", "account_id"].map(String::from).to_vec();
+        let row = |tag: &str, acct: &str| vec![Some(tag.to_owned()), Some(acct.to_owned())];
+        let table =
+            Table { columns, rows: vec![row("bedrock_lines", "1"), row("kiro_lines", "2"), row("bedrock_lines", "3")] };
+        let parts = split_union(table, &["kiro_lines", "bedrock_lines"]).unwrap();
+        assert_eq!(parts[0].rows, vec![row("kiro_lines", "2")]);
+        assert_eq!(parts[1].rows, vec![row("bedrock_lines", "1"), row("bedrock_lines", "3")]);
+        let stray = Table { columns: vec!["aggregate_name".into()], rows: vec![vec![Some("x".into())]] };
+        assert!(split_union(stray, &["kiro_lines"]).unwrap_err().to_string().contains("unknown aggregate"));
+    }
 
     #[test]
     fn renders_only_table_and_period() {
