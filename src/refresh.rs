@@ -12,20 +12,21 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{BedrockConfig, Config};
+use crate::config::{BedrockConfig, Config, CostConfig};
 use crate::identity::IdentityMonitor;
 use crate::identity::resolve::LabelRules;
 use crate::metrics::{Exposition, RefreshResult, SelfMetrics};
 use crate::model::activity::ActivityRow;
 use crate::model::bedrock::BedrockLine;
+use crate::model::cost::{foreign_currency, on_basis};
 use crate::model::rightsizing::IdleRule;
 use crate::model::{BillingPeriod, KiroLine, PlanCatalog};
 use crate::snapshot::{ActivityInput, Inputs, PeriodSelection, Rules, assemble};
 use crate::sources::activity::ActivityError;
 use crate::sources::{ActivityReports, CurSource, PeriodInputs, SourceError};
 use crate::sql::{
-    BEDROCK_LINES, IAM_PRINCIPAL, IAM_PRINCIPAL_FIX, KIRO_LINES, Query, check_bedrock_lines, check_kiro_lines,
-    parse_bedrock_lines, parse_kiro_lines,
+    BEDROCK_LINES, IAM_PRINCIPAL, IAM_PRINCIPAL_FIX, KIRO_LINES, NET_UNBLENDED_COST, Query, check_bedrock_lines,
+    check_kiro_lines, parse_bedrock_lines, parse_kiro_lines,
 };
 
 /// Why a refresh failed. The last good snapshot stays published.
@@ -38,6 +39,10 @@ pub enum RefreshError {
     #[error("refresh did not finish within {}", humantime::format_duration(*.0))]
     Timeout(Duration),
     #[error(
+        "billing period {period} is billed in {currency} (line_item_currency_code), but the metrics are in USD: kiro-exporter reads bills in USD only"
+    )]
+    Currency { period: BillingPeriod, currency: String },
+    #[error(
         "the metrics would have {series} series, more than --metrics.max-series {max}: export fewer users with --metrics.max-users, or raise the limit"
     )]
     TooManySeries { series: usize, max: usize },
@@ -47,7 +52,7 @@ impl RefreshError {
     /// `source` label of `kiro_exporter_refresh_errors_total`.
     pub fn source_label(&self) -> &'static str {
         match self {
-            Self::Source(_) => "cur",
+            Self::Source(_) | Self::Currency { .. } => "cur",
             Self::Activity(_) => "activity_report",
             Self::Timeout(_) | Self::TooManySeries { .. } => "refresh",
         }
@@ -58,6 +63,7 @@ impl RefreshError {
         match self {
             Self::Source(e) => e.kind(),
             Self::Activity(e) => e.kind(),
+            Self::Currency { .. } => "currency",
             Self::Timeout(_) => "timeout",
             Self::TooManySeries { .. } => "too_many_series",
         }
@@ -71,6 +77,8 @@ struct Lines {
     bedrock: Vec<BedrockLine>,
     /// Whether the export has `line_item_iam_principal`.
     principal_column: bool,
+    /// Whether the export has `line_item_net_unblended_cost`.
+    net_column: bool,
 }
 
 impl Lines {
@@ -98,6 +106,7 @@ pub struct Refresher {
     plans: PlanCatalog,
     idle: IdleRule,
     bedrock: BedrockConfig,
+    cost: CostConfig,
     tag_keys: Vec<String>,
     pinned: Option<BillingPeriod>,
     metrics: Arc<SelfMetrics>,
@@ -125,6 +134,7 @@ impl Refresher {
             plans: config.plans.clone(),
             idle: config.idle,
             bedrock: config.bedrock.clone(),
+            cost: config.cost,
             tag_keys: config.bedrock.tag_labels.iter().map(|t| t.key.clone()).collect(),
             pinned: config.billing_period,
             metrics,
@@ -201,13 +211,18 @@ impl Refresher {
         // Both queries cover the same files: count the rows once, the bytes each query fetched.
         self.metrics.observe_read(kiro.rows_scanned, kiro.bytes_read);
         self.metrics.observe_read(0, bedrock.bytes_read);
-        let parsed_kiro = parse_kiro_lines(&kiro.table).map_err(SourceError::from)?;
-        let parsed_bedrock = parse_bedrock_lines(&bedrock.table, self.tag_keys.len()).map_err(SourceError::from)?;
+        let mut parsed_kiro = parse_kiro_lines(&kiro.table).map_err(SourceError::from)?;
+        let mut parsed_bedrock = parse_bedrock_lines(&bedrock.table, self.tag_keys.len()).map_err(SourceError::from)?;
         check_kiro_lines(&parsed_kiro).map_err(SourceError::from)?;
         check_bedrock_lines(&parsed_bedrock).map_err(SourceError::from)?;
+        if let Some(currency) = foreign_currency(&parsed_kiro, &parsed_bedrock) {
+            return Err(RefreshError::Currency { period, currency });
+        }
+        on_basis(&mut parsed_kiro, &mut parsed_bedrock, self.cost.basis);
         let mut lines = Lines {
             kiro: parsed_kiro,
             principal_column: !bedrock.absent_columns.contains(&IAM_PRINCIPAL),
+            net_column: !kiro.absent_columns.contains(&NET_UNBLENDED_COST),
             bedrock: parsed_bedrock,
         };
         // A table may declare the column (Athena DDL) while the files lack it: then no row has a principal.
@@ -291,6 +306,7 @@ impl Refresher {
                 kiro: &lines.kiro,
                 bedrock: &lines.bedrock,
                 principal_data: lines.principal_column,
+                cost_basis: self.cost.basis.used(lines.net_column),
                 activity: activity
                     .as_ref()
                     .map(|(rows, _, up)| ActivityInput { rows: rows.as_deref().map(Vec::as_slice), up: *up }),
@@ -304,6 +320,7 @@ impl Refresher {
                 max_users: self.max_users,
                 session_names: self.bedrock.session_names,
                 tag_labels: &self.bedrock.tag_labels,
+                allocate_account_level: self.cost.allocate_account_level,
             },
         );
         if let (Some(a), Some((_, true, _))) = (assembled.activity, &activity) {

@@ -50,6 +50,12 @@ pub struct Options {
     pub manifest: bool,
     /// Also write a small previous period.
     pub previous_period: bool,
+    /// A discount (EDP, private pricing) as a fraction of the cost, recorded on each `Usage` and
+    /// `FlatRateSubscription` line the way CUR 2.0 does by default: `line_item_net_unblended_cost` is the
+    /// cost less the discount, `discount_total_discount` the (negative) discount. 0: no discount (net = cost).
+    pub discount: f64,
+    /// `line_item_currency_code` (and `pricing_currency`) of every line.
+    pub currency: &'static str,
 }
 
 impl Options {
@@ -66,6 +72,8 @@ impl Options {
             s3_root: "s3://kiro-billing-sample/cur".to_owned(),
             manifest: true,
             previous_period: true,
+            discount: 0.0,
+            currency: "USD",
         }
     }
 }
@@ -211,6 +219,8 @@ struct Chunk {
     rows: usize,
     period: BillingPeriod,
     next_id: u64,
+    discount: f64,
+    currency: &'static str,
 }
 
 fn ts_ms(period: BillingPeriod, day: u32) -> i64 {
@@ -218,7 +228,7 @@ fn ts_ms(period: BillingPeriod, day: u32) -> i64 {
 }
 
 impl Chunk {
-    fn new(period: BillingPeriod, first_id: u64) -> Self {
+    fn new(period: BillingPeriod, first_id: u64, opts: &Options) -> Self {
         let builders = CUR2_COLUMNS
             .iter()
             .map(|(name, ty)| {
@@ -236,7 +246,7 @@ impl Chunk {
                 (*name, b)
             })
             .collect();
-        Self { builders, rows: 0, period, next_id: first_id }
+        Self { builders, rows: 0, period, next_id: first_id, discount: opts.discount, currency: opts.currency }
     }
 
     fn push(&mut self, r: &Row) -> io::Result<()> {
@@ -257,6 +267,9 @@ impl Chunk {
                 .unwrap_or_default()
         );
         let rate = if r.usage_amount != 0.0 { format!("{}", r.cost / r.usage_amount) } else { String::new() };
+        let discounted = matches!(r.line_item_type, "Usage" | "FlatRateSubscription");
+        let discount = if discounted { -(r.cost * self.discount) } else { 0.0 };
+        let currency = self.currency;
         for (name, b) in &mut self.builders {
             match b {
                 Builder::Str(b) => {
@@ -268,7 +281,7 @@ impl Chunk {
                         "bill_payer_account_name" => Some("Example Org Payer"),
                         "identity_line_item_id" => Some(&id),
                         "identity_time_interval" => Some(&interval),
-                        "line_item_currency_code" => Some("USD"),
+                        "line_item_currency_code" => Some(currency),
                         "line_item_legal_entity" => Some("Amazon Web Services, Inc."),
                         "line_item_line_item_description" => Some(&r.description),
                         "line_item_line_item_type" => Some(r.line_item_type),
@@ -284,7 +297,7 @@ impl Chunk {
                             Some(if r.account == scenario::ACCOUNT_B { "platform" } else { "engineering" })
                         }
                         "line_item_usage_type" | "product_usagetype" => Some(&r.usage_type),
-                        "pricing_currency" => Some("USD"),
+                        "pricing_currency" => Some(currency),
                         "pricing_unit" | "product_pricing_unit" => Some(r.pricing_unit).filter(|s| !s.is_empty()),
                         "product_location" => Some(match r.region_code {
                             "us-east-1" => "US East (N. Virginia)",
@@ -304,9 +317,9 @@ impl Chunk {
                 }
                 Builder::F64(b) => {
                     let v = match *name {
-                        "line_item_unblended_cost" | "line_item_blended_cost" | "line_item_net_unblended_cost" => {
-                            Some(r.cost)
-                        }
+                        "line_item_unblended_cost" | "line_item_blended_cost" => Some(r.cost),
+                        "line_item_net_unblended_cost" => Some(r.cost + discount),
+                        "discount_total_discount" if discount != 0.0 => Some(discount),
                         "line_item_usage_amount" | "line_item_normalized_usage_amount" => Some(r.usage_amount),
                         "pricing_public_on_demand_cost" => Some(r.cost.max(0.0)),
                         _ => None,
@@ -468,7 +481,7 @@ pub fn write_period(
     let mut kiro = kiro.into_iter();
     let mut kiro_left = kiro.len();
     let mut files = Vec::new();
-    let mut chunk = Chunk::new(period, rng.next_u64() >> 16);
+    let mut chunk = Chunk::new(period, rng.next_u64() >> 16, opts);
     let mut written = 0;
     let chunk_rows = opts.chunk_rows.max(1);
     while written < total {

@@ -8,6 +8,7 @@
 //! (exit code 64).
 
 pub mod bedrock;
+pub mod cost;
 pub mod file;
 pub mod identity;
 pub mod kiro;
@@ -71,6 +72,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub bedrock: bedrock::BedrockArgs,
+
+    #[command(flatten)]
+    pub cost: cost::CostArgs,
 
     #[command(flatten)]
     pub web: web::WebArgs,
@@ -146,6 +150,13 @@ pub struct BedrockConfig {
     pub session_names: SessionNames,
 }
 
+/// Cost basis and allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CostConfig {
+    pub basis: crate::model::cost::CostBasis,
+    pub allocate_account_level: bool,
+}
+
 /// Identity resolution.
 #[derive(Debug, Clone)]
 pub struct IdentityConfig {
@@ -174,6 +185,7 @@ pub struct Config {
     pub plans: PlanCatalog,
     pub idle: IdleRule,
     pub bedrock: BedrockConfig,
+    pub cost: CostConfig,
     /// Kiro's user activity report (`--kiro.activity-report.path`).
     pub activity_report: Option<Location>,
     pub listen_address: SocketAddr,
@@ -202,6 +214,7 @@ impl Args {
             return Err(invalid("--metrics.max-users must be at least 1".into()));
         }
         let bedrock = self.bedrock.validate()?;
+        let cost = self.cost.validate()?;
         if kiro.activity_report.is_some() && source.source.is_none() {
             return Err(invalid(
                 "--kiro.activity-report.path adds to the bill: set --cur.path or --athena.* as well".into(),
@@ -226,6 +239,7 @@ impl Args {
             plans: kiro.plans,
             idle: kiro.idle,
             bedrock,
+            cost,
             activity_report: kiro.activity_report,
             listen_address: web.listen_address,
             telemetry_path: web.telemetry_path,

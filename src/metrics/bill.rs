@@ -31,15 +31,19 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
     );
     let mut seat_cost = gauge(
         "kiro_subscription_cost_usd",
-        "Kiro seat cost billed in the period (unblended USD, month to date, refunds and credits netted), from the CUR Data Export.",
+        "Kiro seat cost billed in the period (USD on --cost.basis: net of discounts by default, month to date, refunds and credits netted), from the CUR Data Export.",
     );
     let mut credits_cost = gauge(
         "kiro_credits_cost_usd",
-        "Kiro credits cost billed in the period (unblended USD, month to date, refunds and credits netted), from the CUR Data Export.",
+        "Kiro credits cost billed in the period (USD on --cost.basis: net of discounts by default, month to date, refunds and credits netted), from the CUR Data Export.",
+    );
+    let mut allocated = gauge(
+        "kiro_allocated_cost_usd",
+        "Kiro cost of the licence plus its share of the account's amounts without a user (discounts, tax, ...), in proportion to the licences' cost (--cost.allocate-account-level, USD on --cost.basis, month to date); an account's licences sum to its Kiro total.",
     );
     let mut other_cost = gauge(
         "kiro_other_cost_usd",
-        "Kiro cost of a licence's line items of other operations (unblended USD, month to date), by operation.",
+        "Kiro cost of a licence's line items of other operations (USD on --cost.basis: net of discounts by default, month to date), by operation.",
     );
     let mut projected = gauge(
         "kiro_credits_projected",
@@ -101,6 +105,9 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
         }
         seat_cost.push(labels(), num(l.subscription_cost_usd));
         credits_cost.push(labels(), num(l.credits_cost_usd));
+        if let Some(a) = l.allocated_cost_usd {
+            allocated.push(labels(), num(a));
+        }
         for (op, cost) in &l.other_cost_usd {
             let mut lb = labels();
             lb.push(("operation", op.clone()));
@@ -176,7 +183,7 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
     }
     let mut unattributed = gauge(
         "kiro_unattributed_cost_usd",
-        "Kiro cost without a user (discounts, tax, ...) per account and line item type (unblended USD, month to date).",
+        "Kiro cost without a user (discounts, tax, ...) per account and line item type (USD on --cost.basis: net of discounts by default, month to date).",
     );
     for (k, v) in &s.kiro.unattributed_cost_usd {
         unattributed.push(
@@ -204,6 +211,14 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
         selected.push(vec![("billing_period", p.to_string()), ("selection", sel.to_string())], 1.0);
     }
     let (bedrock_cost, bedrock_tokens) = bedrock_families(s, &period);
+    let mut basis = Family::new(
+        "kiro_exporter_cost_basis",
+        Kind::Info,
+        "The cost column the *_cost_usd series of the billing period sum: net (line_item_net_unblended_cost, after discounts) or unblended (list price; also where --cost.basis=net meets an export without the net column).",
+    );
+    if let Some(b) = s.cost_basis {
+        basis.push(vec![("billing_period", period.clone()), ("basis", b.to_owned())], 1.0);
+    }
     let mut report_up = gauge(
         "kiro_exporter_activity_report_up",
         "1 if the activity report was read at the last refresh; 0 if it could not be (its last good rows are used; see the log and kiro_exporter_refresh_errors_total{source=\"activity_report\"}).",
@@ -239,6 +254,7 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
         overage,
         seat_cost,
         credits_cost,
+        allocated,
         other_cost,
         projected,
         ratio,
@@ -258,6 +274,7 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
         bedrock_cost,
         bedrock_tokens,
         selected,
+        basis,
         rolled,
         rolled_principals,
         principal_data,
@@ -271,7 +288,7 @@ fn bedrock_families(s: &Snapshot, period: &str) -> (Family, Family) {
     let mut cost = Family::new(
         "bedrock_cost_usd",
         Kind::Gauge,
-        "Amazon Bedrock cost in the billing period (unblended USD, month to date, credits and refunds netted) per account, region, IAM principal, model and token class, from the CUR Data Export.",
+        "Amazon Bedrock cost in the billing period (USD on --cost.basis: net of discounts by default, month to date, credits and refunds netted) per account, region, IAM principal, model and token class, from the CUR Data Export.",
     );
     let mut tokens = Family::new(
         "bedrock_tokens",

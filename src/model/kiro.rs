@@ -32,7 +32,13 @@ pub struct KiroLine {
     pub operation: Option<String>,
     pub line_item_type: Option<String>,
     pub usage_amount: Decimal,
+    /// The cost the model charges: unblended as read, replaced by the net cost on `--cost.basis net`
+    /// ([`super::cost::on_basis`]).
     pub unblended_cost: Decimal,
+    /// `line_item_net_unblended_cost` (the unblended cost where the export has no net column).
+    pub net_unblended_cost: Decimal,
+    /// `line_item_currency_code` of the group (one that is not USD when the group has one).
+    pub currency: Option<String>,
     /// Start of the usage day (Unix seconds) for `Credits` rows; `None` for other rows.
     pub usage_date: Option<i64>,
     /// Latest `line_item_usage_end_date` of the group, as Unix seconds.
@@ -70,6 +76,8 @@ pub struct Licence {
     pub credits_billed: Decimal,
     /// What the activity report says, when it is configured and has the licence.
     pub reported: Option<Box<Reported>>,
+    /// Own cost plus the share of the account's amounts without a user (`--cost.allocate-account-level`).
+    pub allocated_cost_usd: Option<Decimal>,
 }
 
 impl Licence {
@@ -88,6 +96,7 @@ impl Licence {
             daily_credits: BTreeMap::new(),
             credits_billed: Decimal::ZERO,
             reported: None,
+            allocated_cost_usd: None,
         }
     }
 }
@@ -238,6 +247,7 @@ pub fn build_report(lines: &[KiroLine], plans: &PlanCatalog, period: BillingPeri
             daily_credits: acc.daily,
             credits_billed: acc.credits_used,
             reported: None,
+            allocated_cost_usd: None,
         });
     }
     report
@@ -295,6 +305,8 @@ mod tests {
             line_item_type: Some(lit.into()),
             usage_amount: d(amount),
             unblended_cost: d(cost),
+            net_unblended_cost: d(cost),
+            currency: Some("USD".into()),
             usage_date: None,
             last_usage_end: None,
         }

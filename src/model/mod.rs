@@ -6,6 +6,7 @@
 
 pub mod activity;
 pub mod bedrock;
+pub mod cost;
 pub mod kiro;
 pub mod period;
 pub mod plans;

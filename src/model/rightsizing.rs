@@ -302,6 +302,7 @@ mod tests {
             daily_credits: BTreeMap::new(),
             credits_billed: d(used),
             reported: None,
+            allocated_cost_usd: None,
         }
     }
 

@@ -116,6 +116,7 @@ pub fn build_rows(
         m.plan_credits = add_opt(m.plan_credits, l.plan_credits);
         m.overage_credits = add_opt(m.overage_credits, l.overage_credits);
         m.subscription_cost_usd += l.subscription_cost_usd;
+        m.allocated_cost_usd = add_opt(m.allocated_cost_usd, l.allocated_cost_usd);
         m.credits_cost_usd += l.credits_cost_usd;
         for (op, c) in &l.other_cost_usd {
             *m.other_cost_usd.entry(op.clone()).or_default() += *c;

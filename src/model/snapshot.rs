@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 
 use super::activity::{ActivityRow, apply, summarise};
 use super::bedrock::{self, BedrockLine, BedrockRows, SessionNames, TagLabel};
+use super::cost::allocate_account_level;
 use super::rightsizing::{IdleRule, analyse};
 use super::rows::{Rows, build_rows};
 use super::{BillingPeriod, KiroLine, KiroReport, PlanCatalog, build_report};
@@ -60,6 +61,8 @@ pub struct Snapshot {
     pub bedrock_tag_labels: Vec<String>,
     /// Whether the export has `line_item_iam_principal` (Bedrock cost per principal).
     pub bedrock_principal_data: bool,
+    /// The cost column the cost series sum (`net` or `unblended`).
+    pub cost_basis: Option<&'static str>,
     /// The activity report's latest `Date` per (account, region); `None` when no report is configured.
     pub activity_last_date: Option<BTreeMap<(String, String), i64>>,
     /// Whether the activity report was read this time (`None`: not configured).
@@ -77,6 +80,8 @@ pub struct Inputs<'a> {
     pub bedrock: &'a [BedrockLine],
     /// Whether the export has `line_item_iam_principal`.
     pub principal_data: bool,
+    /// The cost column the lines charge (`net` or `unblended`; see [`super::cost::CostBasis::used`]).
+    pub cost_basis: &'static str,
     /// Kiro's activity report, when one is configured.
     pub activity: Option<ActivityInput<'a>>,
     /// The identity directory as known now (`None`: not read yet, or none configured).
@@ -104,6 +109,8 @@ pub struct Rules<'a> {
     pub max_users: Option<usize>,
     pub session_names: SessionNames,
     pub tag_labels: &'a [TagLabel],
+    /// `--cost.allocate-account-level`.
+    pub allocate_account_level: bool,
 }
 
 /// What the activity report contributed, for the log.
@@ -142,6 +149,9 @@ pub fn assemble(inputs: &Inputs<'_>, rules: &Rules<'_>) -> Assembled {
         }
         None => BTreeMap::new(),
     });
+    if rules.allocate_account_level {
+        allocate_account_level(&mut report);
+    }
     let rightsizing = analyse(&report, period, inputs.now, rules.plans, rules.idle);
     // Names and teams as known now; a directory that is down or stale never fails the refresh.
     let labels = |id: &str| rules.labels.labels(id, inputs.directory);
@@ -178,6 +188,7 @@ pub fn assemble(inputs: &Inputs<'_>, rules: &Rules<'_>) -> Assembled {
         bedrock,
         bedrock_tag_labels: rules.tag_labels.iter().map(|t| t.label.clone()).collect(),
         bedrock_principal_data: inputs.principal_data,
+        cost_basis: Some(inputs.cost_basis),
         activity_last_date,
         activity_up: inputs.activity.map(|a| a.up),
     };
@@ -273,6 +284,7 @@ mod tests {
             max_users: None,
             session_names: SessionNames::EmailsOnly,
             tag_labels: &tags,
+            allocate_account_level: false,
         };
         assemble(inputs, &rules)
     }
@@ -285,6 +297,7 @@ mod tests {
             kiro,
             bedrock,
             principal_data: true,
+            cost_basis: "net",
             activity: None,
             directory: dir,
             identity_configured: true,

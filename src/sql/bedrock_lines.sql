@@ -20,7 +20,10 @@ SELECT
   line_item_line_item_type AS line_item_type,
   {{tag_columns}}
   SUM(CAST(line_item_usage_amount AS DECIMAL(38, 10))) AS usage_amount,
-  SUM(CAST(line_item_unblended_cost AS DECIMAL(38, 10))) AS unblended_cost
+  SUM(CAST(line_item_unblended_cost AS DECIMAL(38, 10))) AS unblended_cost,
+  SUM(CAST(COALESCE(line_item_net_unblended_cost, line_item_unblended_cost) AS DECIMAL(38, 10))) AS net_unblended_cost,
+  MIN(line_item_currency_code) AS currency_min,
+  MAX(line_item_currency_code) AS currency_max
 FROM {{table}}
 WHERE billing_period = '{{period}}'
   AND (

@@ -16,6 +16,9 @@ SELECT
   CASE WHEN line_item_operation = 'Credits' THEN CAST(line_item_usage_start_date AS DATE) END AS usage_date,
   SUM(CAST(line_item_usage_amount AS DECIMAL(38, 10))) AS usage_amount,
   SUM(CAST(line_item_unblended_cost AS DECIMAL(38, 10))) AS unblended_cost,
+  SUM(CAST(COALESCE(line_item_net_unblended_cost, line_item_unblended_cost) AS DECIMAL(38, 10))) AS net_unblended_cost,
+  MIN(line_item_currency_code) AS currency_min,
+  MAX(line_item_currency_code) AS currency_max,
   MAX(line_item_usage_end_date) AS last_usage_end
 FROM {{table}}
 WHERE billing_period = '{{period}}'

@@ -69,6 +69,8 @@ pub static KIRO_LINES: Aggregate = Aggregate {
         required("line_item_usage_account_id", SqlType::Varchar),
         required("line_item_usage_amount", SqlType::Double),
         required("line_item_unblended_cost", SqlType::Double),
+        Column { name: NET_UNBLENDED_COST, ty: SqlType::Double, optional: true, fix: NET_FIX },
+        Column { name: "line_item_currency_code", ty: SqlType::Varchar, optional: true, fix: ALL_COLUMNS },
         required("line_item_usage_start_date", SqlType::Timestamp),
         required("line_item_usage_end_date", SqlType::Timestamp),
         // The region falls back to the usage-type prefix when these are absent.
@@ -89,6 +91,8 @@ pub static BEDROCK_LINES: Aggregate = Aggregate {
         required("line_item_usage_account_id", SqlType::Varchar),
         required("line_item_usage_amount", SqlType::Double),
         required("line_item_unblended_cost", SqlType::Double),
+        Column { name: NET_UNBLENDED_COST, ty: SqlType::Double, optional: true, fix: NET_FIX },
+        Column { name: "line_item_currency_code", ty: SqlType::Varchar, optional: true, fix: ALL_COLUMNS },
         Column { name: IAM_PRINCIPAL, ty: SqlType::Varchar, optional: true, fix: IAM_PRINCIPAL_FIX },
         Column { name: "tags", ty: SqlType::MapVarchar, optional: true, fix: ALL_COLUMNS },
         Column { name: "product", ty: SqlType::MapVarchar, optional: true, fix: ALL_COLUMNS },
@@ -99,6 +103,12 @@ pub static BEDROCK_LINES: Aggregate = Aggregate {
         Column { name: "bill_billing_entity", ty: SqlType::Varchar, optional: true, fix: ALL_COLUMNS },
     ],
 };
+
+/// The cost after discounts; AWS adds it to an export only for accounts that have discounts.
+pub const NET_UNBLENDED_COST: &str = "line_item_net_unblended_cost";
+
+const NET_FIX: &str =
+    "none needed: the column exists only when the account has discounts; without it the net cost is the unblended cost";
 
 /// The column that attributes Bedrock cost to the calling IAM principal.
 pub const IAM_PRINCIPAL: &str = "line_item_iam_principal";
@@ -246,10 +256,16 @@ mod tests {
                 "usage_date",
                 "usage_amount",
                 "unblended_cost",
+                "net_unblended_cost",
+                "currency_min",
+                "currency_max",
                 "last_usage_end"
             ]
         );
-        assert_eq!(output_columns(&bedrock)[9..], ["tag_0", "usage_amount", "unblended_cost"]);
+        assert_eq!(
+            output_columns(&bedrock)[9..],
+            ["tag_0", "usage_amount", "unblended_cost", "net_unblended_cost", "currency_min", "currency_max"]
+        );
         let sql = union_all(&[("kiro_lines", kiro.clone()), ("bedrock_lines", bedrock.clone())]);
         assert!(sql.starts_with("SELECT 'kiro_lines' AS aggregate_name, a0.account_id, a0.resource_id,"), "{sql}");
         assert!(sql.contains(&format!("FROM (\n{}\n) a0\nUNION ALL\n", kiro.trim_end())), "{sql}");

@@ -42,6 +42,11 @@ impl<'a> Cols<'a> {
             .ok_or_else(|| ResultError { aggregate: self.aggregate, reason: format!("missing column {name}") })
     }
 
+    /// A column a result may lack (an older text's result): `None` then.
+    fn find(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
     fn err(&self, row: usize, col: &str, reason: String) -> ResultError {
         ResultError { aggregate: self.aggregate, reason: format!("row {row}, column {col}: {reason}") }
     }
@@ -50,6 +55,7 @@ impl<'a> Cols<'a> {
 /// Reads the rows of [`KIRO_LINES`].
 pub fn parse_kiro_lines(table: &Table) -> Result<Vec<KiroLine>, ResultError> {
     let c = Cols::new(KIRO_LINES.name, table);
+    let (net, currency) = (c.find("net_unblended_cost"), currency_columns(&c));
     let (account, resource, region, region_code, usage_type, op, lit, day, amount, cost, end) = (
         c.get("account_id")?,
         c.get("resource_id")?,
@@ -82,6 +88,12 @@ pub fn parse_kiro_lines(table: &Table) -> Result<Vec<KiroLine>, ResultError> {
             line_item_type: text(lit),
             usage_amount: number(amount, "usage_amount")?,
             unblended_cost: number(cost, "unblended_cost")?,
+            // Without a net column in the result, the net cost is the unblended cost.
+            net_unblended_cost: match net {
+                Some(i) if text(i).is_some() => number(i, "net_unblended_cost")?,
+                _ => number(cost, "unblended_cost")?,
+            },
+            currency: currency_of(currency.0.and_then(text), currency.1.and_then(text)),
             usage_date: text(day)
                 .map(|s| parse_timestamp(&s).map_err(|e| c.err(n + 1, "usage_date", e)))
                 .transpose()?,
@@ -109,6 +121,7 @@ pub fn parse_bedrock_lines(table: &Table, tag_count: usize) -> Result<Vec<Bedroc
         c.get("usage_amount")?,
         c.get("unblended_cost")?,
     );
+    let (net, currency) = (c.find("net_unblended_cost"), currency_columns(&c));
     let tags = (0..tag_count).map(|i| c.get(&format!("tag_{i}"))).collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::with_capacity(table.rows.len());
     for (n, row) in table.rows.iter().enumerate() {
@@ -129,9 +142,30 @@ pub fn parse_bedrock_lines(table: &Table, tag_count: usize) -> Result<Vec<Bedroc
             tags: tags.iter().map(|&i| text(i)).collect(),
             usage_amount: number(amount, "usage_amount")?,
             unblended_cost: number(cost, "unblended_cost")?,
+            // Without a net column in the result, the net cost is the unblended cost.
+            net_unblended_cost: match net {
+                Some(i) if text(i).is_some() => number(i, "net_unblended_cost")?,
+                _ => number(cost, "unblended_cost")?,
+            },
+            currency: currency_of(currency.0.and_then(text), currency.1.and_then(text)),
         });
     }
     Ok(out)
+}
+
+fn currency_columns(c: &Cols<'_>) -> (Option<usize>, Option<usize>) {
+    (c.find("currency_min"), c.find("currency_max"))
+}
+
+/// A group's currency from the lowest and highest `line_item_currency_code` in it: the one that is not USD
+/// when there is one (a group mixing currencies is reported by that one), else USD, else none.
+fn currency_of(min: Option<String>, max: Option<String>) -> Option<String> {
+    let (min, max) = (min.filter(|c| !c.trim().is_empty()), max.filter(|c| !c.trim().is_empty()));
+    match (min, max) {
+        (Some(a), _) if a != "USD" => Some(a),
+        (_, Some(b)) if b != "USD" => Some(b),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Amounts beyond this (credits, tokens in the bill's unit, USD) are not a bill but a broken export.

@@ -50,9 +50,12 @@ struct Fixture {
 
 fn fixture(ddls: &[String]) -> Fixture {
     // 60 bulk users with daily usage: well over the 1,000 rows of one result page.
+    fixture_with(&Options { rows: 8_000, bulk_users: 60, chunk_rows: 3_000, ..Options::sample() }, ddls)
+}
+
+fn fixture_with(opts: &Options, ddls: &[String]) -> Fixture {
     let export = tempfile::tempdir().unwrap();
-    let opts = Options { rows: 8_000, bulk_users: 60, chunk_rows: 3_000, ..Options::sample() };
-    write_export(export.path(), &opts).unwrap();
+    write_export(export.path(), opts).unwrap();
     let ms = Emulator::ministack();
     let mut child = Command::new(venv_tool("python"))
         .args([SETUP, &ms.endpoint, export.path().to_str().unwrap()])
@@ -155,6 +158,37 @@ fn athena_gives_the_embedded_engines_metrics_value_for_value() {
         1.0,
         "latest",
     );
+}
+
+#[test]
+fn net_cost_and_allocation_on_athena_as_on_the_embedded_engine() {
+    // A 10% discount on every Usage and FlatRateSubscription line, in line_item_net_unblended_cost.
+    let opts = Options { rows: 3_000, bulk_users: 5, chunk_rows: 1_000, discount: 0.10, ..Options::sample() };
+    let f = fixture_with(&opts, &[ddl("cur_data", "s3://cur/exp/data/", &[])]);
+    let env = env(&f.ms.endpoint);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let flags = ["--billing-period", "2026-10", "--cost.allocate-account-level"];
+    let athena = once(&athena_args("cur_data", &flags), &env);
+    let embedded = once(&[&["--cur.path", f.export.path().to_str().unwrap()][..], &flags].concat(), &[]);
+    assert_eq!(series(&athena), series(&embedded));
+    let s = parse(&athena);
+    let alice = [("user_id", kiro_exporter_generate::scenario::ALICE)];
+    close(value(&s, "kiro_subscription_cost_usd", &alice), 18.0, "alice's seat, net of 10%");
+    let cache_writes = [("principal_name", "bob@example.com"), ("token_type", "cache_write")];
+    close(value(&s, "bedrock_cost_usd", &cache_writes), 0.675, "bob's cache writes, net");
+    close(value(&s, "kiro_exporter_cost_basis_info", &[("basis", "net")]), 1.0, "net");
+    let total: f64 = all(&s, "kiro_allocated_cost_usd", &[]).iter().map(|x| x.2).sum();
+    let own: f64 =
+        ["kiro_subscription_cost_usd", "kiro_credits_cost_usd", "kiro_other_cost_usd", "kiro_unattributed_cost_usd"]
+            .iter()
+            .flat_map(|m| all(&s, m, &[]))
+            .map(|x| x.2)
+            .sum();
+    close(total, own, "the allocated costs add up to the whole Kiro bill");
+    let list =
+        parse(&once(&athena_args("cur_data", &["--billing-period", "2026-10", "--cost.basis", "unblended"]), &env));
+    close(value(&list, "kiro_subscription_cost_usd", &alice), 20.0, "list price on Athena");
+    close(value(&list, "bedrock_cost_usd", &cache_writes), 0.75, "list price on Athena");
 }
 
 #[test]

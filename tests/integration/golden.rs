@@ -37,6 +37,7 @@ fn snapshot() -> Snapshot {
             daily_credits: [(9, used)].into_iter().collect(),
             credits_billed: used,
             reported: None,
+            allocated_cost_usd: None,
         }
     };
     let mut other = licence("u-3", "unknown", "42.42", None, "0", "0");
@@ -90,6 +91,7 @@ fn snapshot() -> Snapshot {
         bedrock: bedrock_rows(),
         bedrock_tag_labels: TagLabel::defaults().into_iter().map(|t| t.label).collect(),
         bedrock_principal_data: true,
+        cost_basis: None,
         activity_last_date: Some(
             [(("111111111111".to_owned(), "us-east-1".to_owned()), 1_791_590_400)].into_iter().collect(),
         ),

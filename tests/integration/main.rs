@@ -7,6 +7,7 @@ mod athena;
 mod bedrock;
 mod cli;
 mod common;
+mod cost;
 mod faults;
 mod format;
 mod golden;

@@ -49,7 +49,10 @@ pub struct BedrockLine {
     /// The configured tags' values, in the order of the tag labels.
     pub tags: Vec<Option<String>>,
     pub usage_amount: Decimal,
+    /// The cost the model charges (see `KiroLine::unblended_cost`).
     pub unblended_cost: Decimal,
+    pub net_unblended_cost: Decimal,
+    pub currency: Option<String>,
 }
 
 /// One exported Bedrock series, before user and team labels.
