@@ -144,9 +144,9 @@ impl crate::metrics::Families for CliMonitor {
             "Time of the last successful kiro-cli /usage run; the kiro_cli_* values are from then.",
         );
         let mut info = Family::new(
-            "kiro_cli_plan_info",
-            Kind::Gauge,
-            "1, labelled with the plan the latest kiro-cli /usage run printed (also when it printed no figures).",
+            "kiro_cli_plan",
+            Kind::Info,
+            "The plan kiro-cli /usage printed, in the latest run that printed one (also when it printed no figures).",
         );
         if let Some(plan) = &s.plan {
             info.push(vec![("plan", plan.clone())], 1.0);
@@ -204,5 +204,48 @@ impl crate::metrics::Families for CliMonitor {
         }
         out.push(fresh);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Families;
+
+    fn samples(m: &CliMonitor, name: &str) -> Vec<(Vec<(&'static str, String)>, f64)> {
+        let families = m.families(std::time::SystemTime::now());
+        let f = families.iter().find(|f| f.name == name).unwrap();
+        f.samples.iter().map(|s| (s.labels.clone(), s.value)).collect()
+    }
+
+    fn plan(p: &str) -> Vec<(&'static str, String)> {
+        vec![("plan", p.to_owned())]
+    }
+
+    #[test]
+    fn a_plan_without_figures_keeps_the_last_values_and_names_the_new_plan() {
+        let m = CliMonitor::default();
+        assert!(samples(&m, "kiro_cli_plan").is_empty(), "nothing before the first run");
+        let u = CliUsage {
+            plan: "KIRO PRO".into(),
+            used: Some(132.35),
+            overage_enabled: Some(false),
+            overage_cost_usd: None,
+            ..CliUsage::default()
+        };
+        m.record(&Ok(u), std::time::SystemTime::now());
+        assert_eq!(samples(&m, "kiro_cli_plan"), vec![(plan("KIRO PRO"), 1.0)]);
+        assert_eq!(samples(&m, "kiro_cli_overage_enabled"), vec![(plan("KIRO PRO"), 0.0)]);
+        assert!(samples(&m, "kiro_cli_overage_estimated_cost_usd").is_empty(), "not printed, not exported");
+
+        m.record(&Err(CliError::NoFigures { plan: "KIRO PRO MAX".into(), retry: None }), std::time::SystemTime::now());
+        assert_eq!(samples(&m, "kiro_cli_up"), vec![(vec![], 0.0)]);
+        assert_eq!(samples(&m, "kiro_cli_plan"), vec![(plan("KIRO PRO MAX"), 1.0)]);
+        assert_eq!(samples(&m, "kiro_cli_monthly_credits_used"), vec![(plan("KIRO PRO"), 132.35)], "last good kept");
+
+        // A failure that printed no plan leaves the last one named.
+        m.record(&Err(CliError::Timeout(Duration::from_secs(1))), std::time::SystemTime::now());
+        assert_eq!(samples(&m, "kiro_cli_plan"), vec![(plan("KIRO PRO MAX"), 1.0)]);
+        assert_eq!(CliError::NoFigures { plan: String::new(), retry: None }.kind(), "no_figures");
     }
 }

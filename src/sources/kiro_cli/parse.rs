@@ -544,6 +544,24 @@ mod tests {
         assert_eq!(u.bonus_used, None, "the sum overflows");
     }
 
+    /// Every cut of the captures (as a run killed mid-write leaves them) and every capture without one of its
+    /// lines parses to an answer, never a panic; a success always has a figure.
+    #[test]
+    fn cut_and_incomplete_captures() {
+        for capture in [FREE, PANEL, PANE] {
+            let cuts = capture.char_indices().map(|(i, _)| capture[..i].to_owned());
+            let lines: Vec<&str> = capture.lines().collect();
+            let without = (0..lines.len()).map(|skip| {
+                lines.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, l)| *l).collect::<Vec<_>>().join("\n")
+            });
+            for input in cuts.chain(without) {
+                if let Ok(u) = parse_usage(&input, now()) {
+                    assert!(u.used_ratio.is_some() || u.used.is_some() || u.bonus_used.is_some(), "{input:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn ansi_stripping() {
         assert_eq!(strip_ansi("\u{1b}[31mred\u{1b}[0m \u{1b}]0;title\u{7}x\r\n"), "red x\n");
