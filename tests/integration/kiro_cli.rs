@@ -461,7 +461,11 @@ fn a_plan_without_figures_fails_as_no_figures_and_still_names_the_plan() {
     std::fs::write(dir.path().join("managed.txt"), managed).unwrap();
     let cases = [
         // kiro-cli 2.20+: the legacy UI prints the plan line again.
-        (fake(dir.path(), "plan-only", &format!("cat '{}'", dir.path().join("plan.txt").display())), "KIRO PRO MAX"),
+        (
+            fake(dir.path(), "plan-only", &format!("cat '{}'", dir.path().join("plan.txt").display())),
+            "KIRO PRO MAX",
+            "no figures either",
+        ),
         // An older version on a managed account: the plan, and no such option as --agent-engine.
         (
             fake(
@@ -473,9 +477,10 @@ fn a_plan_without_figures_fails_as_no_figures_and_still_names_the_plan() {
                 ),
             ),
             "Q Developer Pro",
+            "kiro-cli exited with exit status: 2: error: unexpected argument '--agent-engine'",
         ),
     ];
-    for (cli, plan) in cases {
+    for (cli, plan, retry) in cases {
         let text = once(
             &[
                 "--cur.path",
@@ -500,5 +505,6 @@ fn a_plan_without_figures_fails_as_no_figures_and_still_names_the_plan() {
         assert_eq!(out.status.code(), Some(1), "{plan}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(&format!("printed the plan (\"{plan}\") but no usage figures")), "{plan}: {err}");
+        assert!(err.contains(&format!("with --agent-engine=v1 --legacy-ui: {retry}")), "{plan}: {err}");
     }
 }

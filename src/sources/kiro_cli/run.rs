@@ -49,7 +49,13 @@ pub async fn run(path: &Path, timeout: Duration, now: DateTime<Utc>) -> Result<C
                     }
                     Ok(u)
                 }
-                Err(e) => Err(CliError::NoFigures { plan, retry: Some(e.to_string()) }),
+                Err(e) => {
+                    let why = match e {
+                        CliError::NoFigures { .. } => "no figures either".to_owned(),
+                        e => e.to_string(),
+                    };
+                    Err(CliError::NoFigures { plan, retry: Some(why) })
+                }
             }
         }
         other => other,
