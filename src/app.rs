@@ -19,10 +19,10 @@ use crate::exposition::{Families, Format};
 use crate::http::web_config::WebConfigWatcher;
 use crate::http::{self, HttpState, ReadyLatch};
 use crate::identity::identity_center::IdentityCenter;
-use crate::identity::{DirectorySource, IdentityMonitor, UsersFile};
-use crate::metrics::{Exposition, RefreshResult, SelfMetrics, render};
+use crate::identity::{DirectorySource, IdentityError, IdentityMonitor, UsersFile};
+use crate::metrics::{Exposition, ProcessMetrics, RefreshResult, SelfMetrics, render};
 use crate::refresh::{RefreshError, Refresher};
-use crate::sources::activity::ActivitySource;
+use crate::sources::activity::{ActivityError, ActivitySource};
 use crate::sources::athena::AthenaSource;
 use crate::sources::embedded::EmbeddedSource;
 use crate::sources::kiro_cli::{self, CliMonitor};
@@ -141,6 +141,25 @@ async fn identity_monitor(config: &Config, aws: &Aws) -> Arc<IdentityMonitor> {
     Arc::new(IdentityMonitor::new(sources))
 }
 
+/// The self-metrics, with the error counters of every configured source at 0.
+fn self_metrics(config: &Config) -> Arc<SelfMetrics> {
+    let metrics = Arc::new(SelfMetrics::new());
+    if config.source.is_some() {
+        metrics.expect_errors(RefreshError::kinds());
+    }
+    if config.identity.identity_center.is_some() || config.identity.users_file.is_some() {
+        let kinds = IdentityError::KINDS.iter().chain(&["identity_timeout"]);
+        metrics.expect_errors(kinds.map(|k| ("identity", *k)));
+    }
+    if config.activity_report.is_some() {
+        metrics.expect_errors(ActivityError::KINDS.iter().map(|k| ("activity_report", *k)));
+    }
+    if config.kiro_cli.is_some() {
+        metrics.expect_errors(kiro_cli::CliError::KINDS.iter().map(|k| ("kiro_cli", *k)));
+    }
+    metrics
+}
+
 /// Reads the identity directory once; a failure is counted and logged, never fatal.
 async fn identity_once(identity: &IdentityMonitor, metrics: &SelfMetrics, timeout: std::time::Duration) -> bool {
     let outcome = match tokio::time::timeout(timeout, identity.refresh()).await {
@@ -204,7 +223,7 @@ async fn cli_once(cli: &KiroCliConfig, monitor: &CliMonitor, metrics: &SelfMetri
 
 /// `--once`: one refresh of every configured source; the exposition text (classic format) on success.
 pub async fn once(config: &Config) -> anyhow::Result<String> {
-    let metrics = Arc::new(SelfMetrics::new());
+    let metrics = self_metrics(config);
     let monitor = Arc::new(CliMonitor::default());
     let aws = Aws::new(config);
     let identity = identity_monitor(config, &aws).await;
@@ -222,7 +241,7 @@ pub async fn once(config: &Config) -> anyhow::Result<String> {
         ),
         None => (None, None),
     };
-    let mut live: Vec<&dyn Families> = vec![metrics.as_ref(), identity.as_ref()];
+    let mut live: Vec<&dyn Families> = vec![metrics.as_ref(), &ProcessMetrics, identity.as_ref()];
     if let Some(m) = &source_metrics {
         live.push(m.as_ref());
     }
@@ -253,7 +272,7 @@ pub struct App {
 impl App {
     /// Opens the sources and binds the listen address.
     pub async fn new(config: Config) -> anyhow::Result<Self> {
-        let metrics = Arc::new(SelfMetrics::new());
+        let metrics = self_metrics(&config);
         let aws = Aws::new(&config);
         let identity = identity_monitor(&config, &aws).await;
         let (refresher, source_metrics) = match refresher_with(&config, &identity, &metrics, &aws).await? {
@@ -275,7 +294,8 @@ impl App {
     /// Serves and refreshes until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let (tx, rx) = watch::channel(None);
-        let mut live: Vec<Arc<dyn Families>> = vec![self.metrics.clone(), self.identity.clone()];
+        let mut live: Vec<Arc<dyn Families>> =
+            vec![self.metrics.clone(), Arc::new(ProcessMetrics), self.identity.clone()];
         if let Some(m) = &self.source_metrics {
             live.push(m.clone());
         }

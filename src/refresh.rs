@@ -49,6 +49,12 @@ pub enum RefreshError {
 }
 
 impl RefreshError {
+    /// The `(source, kind)` pairs a refresh of the bill can count, so their counters start at 0.
+    pub fn kinds() -> Vec<(&'static str, &'static str)> {
+        let cur = SourceError::KINDS.iter().chain(&["currency"]).map(|k| ("cur", *k));
+        cur.chain(["timeout", "too_many_series"].map(|k| ("refresh", k))).collect()
+    }
+
     /// `source` label of `kiro_exporter_refresh_errors_total`.
     pub fn source_label(&self) -> &'static str {
         match self {

@@ -44,6 +44,10 @@ pub enum IdentityError {
 }
 
 impl IdentityError {
+    /// Every `kind` this error can have (`identity`), so its counters can start at 0.
+    pub const KINDS: &'static [&'static str] =
+        &["identity_read", "identity_parse", "identity_api", "identity_no_instance"];
+
     /// Metric label for `kiro_exporter_refresh_errors_total{kind}`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -136,6 +136,16 @@ impl SelfMetrics {
         });
     }
 
+    /// Makes the error counters of `kinds` exist at 0 (a configured source's), so `increase()` sees the
+    /// first error and a fresh install shows 0 rather than no data.
+    pub fn expect_errors(&self, kinds: impl IntoIterator<Item = (&'static str, &'static str)>) {
+        self.with(|i| {
+            for k in kinds {
+                i.errors.entry(k).or_insert(0);
+            }
+        });
+    }
+
     /// Counts an error of a refresh by source and kind.
     pub fn observe_error(&self, source: &'static str, kind: &'static str) {
         self.with(|i| *i.errors.entry((source, kind)).or_default() += 1);
@@ -159,8 +169,19 @@ impl Families for SelfMetrics {
     /// The self-metric families, as of `now`.
     fn families(&self, now: SystemTime) -> Vec<Family> {
         self.with(|i| {
-            let mut build = Family::new("kiro_exporter_build", Kind::Info, "Version of kiro-exporter.");
-            build.push(vec![("version", self.version.to_owned())], 1.0);
+            let mut build = Family::new(
+                "kiro_exporter_build",
+                Kind::Info,
+                "Version of kiro-exporter, the git revision it was built from, and the Rust compiler.",
+            );
+            build.push(
+                vec![
+                    ("version", self.version.to_owned()),
+                    ("revision", env!("KIRO_EXPORTER_REVISION").to_owned()),
+                    ("rustversion", env!("KIRO_EXPORTER_RUSTVERSION").to_owned()),
+                ],
+                1.0,
+            );
             let mut refreshes = Family::new("kiro_exporter_refreshes", Kind::Counter, "Refreshes of the billing data, by result (success, unchanged: inputs had not changed so no query ran, failure).");
             for (r, n) in &i.refreshes {
                 refreshes.push(vec![("result", r.label().to_owned())], *n as f64);

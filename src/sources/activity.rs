@@ -45,6 +45,9 @@ pub enum ActivityError {
 }
 
 impl ActivityError {
+    /// Every `kind` this error can have (`activity_report`), so its counters can start at 0.
+    pub const KINDS: &'static [&'static str] = &["list", "read", "no_data", "missing_column", "parse"];
+
     /// Metric label for `kiro_exporter_refresh_errors_total{source="activity_report",kind}`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -150,6 +150,10 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// Every `kind` this error can have (`cur`), so its counters can start at 0.
+    pub const KINDS: &'static [&'static str] =
+        &["config", "list", "read", "no_data", "manifest", "parquet", "missing_column", "schema", "query", "result"];
+
     /// Metric label for `kiro_exporter_refresh_errors_total{kind}`.
     pub fn kind(&self) -> &'static str {
         match self {

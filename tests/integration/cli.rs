@@ -383,3 +383,32 @@ fn right_sizing_in_a_month_in_progress() {
         "billed through yesterday",
     );
 }
+
+#[test]
+fn the_process_build_and_error_counters_are_there_from_the_start() {
+    let export = small_export();
+    let s = once_on(&export, &[]);
+    // Every error counter of the configured sources exists at 0, so increase() sees the first error.
+    for (source, kind) in [("cur", "query"), ("cur", "currency"), ("refresh", "timeout"), ("identity", "identity_read")]
+    {
+        close(value(&s, "kiro_exporter_refresh_errors_total", &[("source", source), ("kind", kind)]), 0.0, kind);
+    }
+    // Sources that are not configured have none.
+    assert!(all(&s, "kiro_exporter_refresh_errors_total", &[("source", "kiro_cli")]).is_empty());
+    assert!(all(&s, "kiro_exporter_refresh_errors_total", &[("source", "activity_report")]).is_empty());
+    // The build is stamped with the revision it came from (this test runs inside the git checkout).
+    let build = all(&s, "kiro_exporter_build_info", &[]);
+    assert_eq!(build.len(), 1);
+    let labels = &build[0].1;
+    assert_eq!(labels["version"], env!("CARGO_PKG_VERSION"));
+    let revision = &labels["revision"];
+    assert!(revision == "unknown" || (revision.len() == 12 && revision.chars().all(|c| c.is_ascii_hexdigit())));
+    assert!(labels["rustversion"].starts_with("1."), "{labels:?}");
+    // The process family of every exporter, from /proc.
+    assert!(value(&s, "process_resident_memory_bytes", &[]) > 1e6);
+    assert!(value(&s, "process_virtual_memory_bytes", &[]) >= value(&s, "process_resident_memory_bytes", &[]));
+    assert!(value(&s, "process_cpu_seconds_total", &[]) > 0.0);
+    assert!(value(&s, "process_open_fds", &[]) >= 3.0);
+    assert!(value(&s, "process_max_fds", &[]) >= value(&s, "process_open_fds", &[]));
+    assert!(value(&s, "process_start_time_seconds", &[]) > 1.7e9);
+}

@@ -67,6 +67,10 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// Every `kind` this error can have (`kiro_cli`), so its counters can start at 0.
+    pub const KINDS: &'static [&'static str] =
+        &["not_found", "spawn", "not_logged_in", "timeout", "exit", "output_too_large", "unparseable", "no_figures"];
+
     /// `kind` label of `kiro_exporter_refresh_errors_total{source="kiro_cli"}`.
     pub fn kind(&self) -> &'static str {
         match self {
