@@ -148,7 +148,7 @@ fn self_metrics(config: &Config) -> Arc<SelfMetrics> {
         metrics.expect_errors(RefreshError::kinds());
     }
     if config.identity.identity_center.is_some() || config.identity.users_file.is_some() {
-        let kinds = IdentityError::KINDS.iter().chain(&["identity_timeout"]);
+        let kinds = IdentityError::KINDS.iter().chain(&["identity_timeout", "panic"]);
         metrics.expect_errors(kinds.map(|k| ("identity", *k)));
     }
     if config.activity_report.is_some() {
@@ -162,8 +162,9 @@ fn self_metrics(config: &Config) -> Arc<SelfMetrics> {
 
 /// Reads the identity directory once; a failure is counted and logged, never fatal.
 async fn identity_once(identity: &IdentityMonitor, metrics: &SelfMetrics, timeout: std::time::Duration) -> bool {
-    let outcome = match tokio::time::timeout(timeout, identity.refresh()).await {
-        Ok(r) => r.map_err(|e| (e.kind(), error_chain(&e))),
+    let outcome = match tokio::time::timeout(timeout, unwinding(identity.refresh())).await {
+        Ok(Ok(r)) => r.map_err(|e| (e.kind(), error_chain(&e))),
+        Ok(Err(panic)) => Err(("panic", format!("the directory read panicked: {panic}"))),
         Err(_) => Err(("identity_timeout", format!("no answer within {}", humantime::format_duration(timeout)))),
     };
     match outcome {
@@ -180,6 +181,22 @@ async fn identity_once(identity: &IdentityMonitor, metrics: &SelfMetrics, timeou
     }
 }
 
+/// The message of a caught panic.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned())
+}
+
+/// Runs `job`, turning a panic inside it into `Err` with its message: one lying input must not take the
+/// daemon down (the panic is also printed by the default hook, with its location).
+async fn unwinding<T>(job: impl std::future::Future<Output = T>) -> Result<T, String> {
+    use futures::FutureExt as _;
+    std::panic::AssertUnwindSafe(job).catch_unwind().await.map_err(|p| panic_message(p.as_ref()))
+}
+
 /// Runs one refresh under the configured timeout and records it in the self-metrics.
 async fn refresh_once(
     config: &Config,
@@ -187,8 +204,10 @@ async fn refresh_once(
     metrics: &SelfMetrics,
 ) -> Result<Arc<Exposition>, RefreshError> {
     let started = Instant::now();
-    let outcome = match tokio::time::timeout(config.refresh_timeout, refresher.refresh(chrono::Utc::now())).await {
-        Ok(r) => r,
+    let refresh = unwinding(refresher.refresh(chrono::Utc::now()));
+    let outcome = match tokio::time::timeout(config.refresh_timeout, refresh).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(panic)) => Err(RefreshError::Panic(panic)),
         Err(_) => {
             // The abandoned refresh may have left a query running (and billing) in Athena.
             refresher.cancel_running().await;
@@ -210,7 +229,9 @@ async fn refresh_once(
 
 /// Runs kiro-cli once and records the outcome; returns whether it worked.
 async fn cli_once(cli: &KiroCliConfig, monitor: &CliMonitor, metrics: &SelfMetrics) -> Result<(), kiro_cli::CliError> {
-    let outcome = kiro_cli::run(&cli.path, cli.timeout, chrono::Utc::now()).await;
+    let outcome = unwinding(kiro_cli::run(&cli.path, cli.timeout, chrono::Utc::now()))
+        .await
+        .unwrap_or_else(|panic| Err(kiro_cli::CliError::Panic(panic)));
     monitor.record(&outcome, SystemTime::now());
     match outcome {
         Ok(_) => Ok(()),
@@ -475,4 +496,26 @@ async fn cli_loop(
         }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_a_job_is_an_error_with_its_message() {
+        assert_eq!(unwinding(async { 7 }).await, Ok(7));
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {})); // keep the test output quiet
+        let caught = unwinding(async { panic!("range start must not be greater than end") }).await;
+        let owned = unwinding(async { panic!("{} of {}", 3, 4) }).await;
+        std::panic::set_hook(hook);
+        assert_eq!(caught, Err::<(), _>("range start must not be greater than end".to_owned()));
+        assert_eq!(owned, Err::<(), _>("3 of 4".to_owned()));
+        let e = RefreshError::Panic("boom".into());
+        assert_eq!(
+            (e.source_label(), e.kind(), e.to_string().as_str()),
+            ("refresh", "panic", "the refresh panicked: boom")
+        );
+    }
 }

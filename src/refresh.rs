@@ -38,6 +38,9 @@ pub enum RefreshError {
     Activity(#[from] ActivityError),
     #[error("refresh did not finish within {}", humantime::format_duration(*.0))]
     Timeout(Duration),
+    /// A bug (ours or a library's) panicked during the refresh; the daemon goes on with the last good data.
+    #[error("the refresh panicked: {0}")]
+    Panic(String),
     #[error(
         "billing period {period} is billed in {currency} (line_item_currency_code), but the metrics are in USD: kiro-exporter reads bills in USD only"
     )]
@@ -52,7 +55,7 @@ impl RefreshError {
     /// The `(source, kind)` pairs a refresh of the bill can count, so their counters start at 0.
     pub fn kinds() -> Vec<(&'static str, &'static str)> {
         let cur = SourceError::KINDS.iter().chain(&["currency"]).map(|k| ("cur", *k));
-        cur.chain(["timeout", "too_many_series"].map(|k| ("refresh", k))).collect()
+        cur.chain(["timeout", "too_many_series", "panic"].map(|k| ("refresh", k))).collect()
     }
 
     /// `source` label of `kiro_exporter_refresh_errors_total`.
@@ -60,7 +63,7 @@ impl RefreshError {
         match self {
             Self::Source(_) | Self::Currency { .. } => "cur",
             Self::Activity(_) => "activity_report",
-            Self::Timeout(_) | Self::TooManySeries { .. } => "refresh",
+            Self::Timeout(_) | Self::TooManySeries { .. } | Self::Panic(_) => "refresh",
         }
     }
 
@@ -71,6 +74,7 @@ impl RefreshError {
             Self::Activity(e) => e.kind(),
             Self::Currency { .. } => "currency",
             Self::Timeout(_) => "timeout",
+            Self::Panic(_) => "panic",
             Self::TooManySeries { .. } => "too_many_series",
         }
     }

@@ -215,6 +215,10 @@ async fn read_footer(root: &Rooted, cache: &Arc<FileMetadataCache>, meta: Object
         };
         return Err(SourceError::Parquet { location: shown, reason });
     }
+    // A footer cached for this very version of the file (size and time) was checked when it was read.
+    if !cache.get(&meta.location).is_some_and(|c| c.is_valid_for(&meta)) {
+        check_footer(root, &meta, &shown).await?;
+    }
     // DataFusion's metadata reader, with the session's cache: the scan that follows finds the footer there
     // and does not fetch it again.
     let md = DFParquetMetadata::new(root.store.as_ref(), &meta)
@@ -231,6 +235,37 @@ async fn read_footer(root: &Rooted, cache: &Arc<FileMetadataCache>, meta: Object
     Ok(DataFile { schema: std::sync::Arc::new(schema), rows: u64::try_from(fm.num_rows()).unwrap_or(0), meta })
 }
 
+/// Checks a file's tail before a Parquet reader sees it: `PAR1` magic, and a footer length that fits in the
+/// file. The parquet crate panics on a length beyond the file ("range start must not be greater than end")
+/// instead of returning an error; a lying file must fail its refresh with its name, not take the process
+/// down. Read once per file version (a footer already cached was checked when it was read).
+async fn check_footer(root: &Rooted, meta: &ObjectMeta, shown: &str) -> Result<(), SourceError> {
+    let bad = |reason: String| SourceError::Parquet { location: shown.to_owned(), reason };
+    if meta.size < 12 {
+        return Err(bad(format!("{} bytes is too small for a Parquet file", meta.size)));
+    }
+    let tail = root
+        .store
+        .get_range(&meta.location, meta.size - 8..meta.size)
+        .await
+        .map_err(|source| SourceError::Read { location: shown.to_owned(), source })?;
+    footer_fits(&tail, meta.size).map_err(bad)
+}
+
+/// Whether the last 8 bytes of a file of `size` bytes end a Parquet file whose footer fits in it.
+fn footer_fits(tail: &[u8], size: u64) -> Result<(), String> {
+    let [a, b, c, d, magic @ ..] = tail else { return Err("cannot read its last 8 bytes".into()) };
+    if magic != b"PAR1" {
+        return Err("no PAR1 magic at its end (not Parquet, or cut short)".into());
+    }
+    let footer = u64::from(u32::from_le_bytes([*a, *b, *c, *d]));
+    // Header magic (4) + footer + its length (4) + trailing magic (4) must fit in the file.
+    if footer + 12 > size {
+        return Err(format!("its footer length ({footer} bytes) exceeds the file ({size} bytes): the file is corrupt"));
+    }
+    Ok(())
+}
+
 /// Bytes fetched from the end of a file to read its footer in one request (CUR 2.0 footers with ~125
 /// columns and a few row groups fit).
 const FOOTER_PREFETCH: usize = 64 * 1024;
@@ -238,6 +273,17 @@ const FOOTER_PREFETCH: usize = 64 * 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_footer_length_beyond_the_file_is_refused_before_any_reader_sees_it() {
+        let tail = |len: u32| [len.to_le_bytes().as_slice(), b"PAR1"].concat();
+        assert_eq!(footer_fits(&tail(100), 112), Ok(()));
+        let e = footer_fits(&tail(0x7fff_ffff), 5_000).unwrap_err();
+        assert_eq!(e, "its footer length (2147483647 bytes) exceeds the file (5000 bytes): the file is corrupt");
+        assert!(footer_fits(&tail(101), 112).is_err());
+        assert!(footer_fits(b"1234PAR2", 5_000).unwrap_err().contains("no PAR1 magic"));
+        assert!(footer_fits(b"PAR1", 5_000).is_err());
+    }
 
     #[test]
     fn manifest_entries_map_to_the_local_copy() {

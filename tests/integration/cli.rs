@@ -189,6 +189,27 @@ fn a_corrupt_file_is_named() {
 }
 
 #[test]
+fn a_footer_length_beyond_the_file_fails_the_refresh_instead_of_the_process() {
+    // The security review's reproduction: the 4 bytes before the final PAR1 of one data file set to
+    // ff ff ff 7f. The parquet reader panicked on it (exit 101); now the refresh fails and names the file.
+    let export = small_export();
+    let bad = export.partition("2026-10").join("kiro-cur-00002.snappy.parquet");
+    let mut bytes = std::fs::read(&bad).unwrap();
+    let n = bytes.len();
+    bytes[n - 8..n - 4].copy_from_slice(&[0xff, 0xff, 0xff, 0x7f]);
+    std::fs::write(&bad, bytes).unwrap();
+    let out = run(&["--once", "--cur.path", export.path().to_str().unwrap(), "--billing-period", "2026-10"], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("kiro-cur-00002.snappy.parquet")
+            && err.contains("footer length (2147483647 bytes) exceeds the file"),
+        "{err}"
+    );
+}
+
+#[test]
 fn config_errors_exit_64_with_one_line() {
     for args in [vec!["--once"], vec!["--once", "--cur.path", "/tmp", "--billing-period", "2026-1"], vec!["--bogus"]] {
         let out = run(&args, &[]);

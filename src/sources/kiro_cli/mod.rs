@@ -64,12 +64,24 @@ pub enum CliError {
         retry.as_ref().map(|r| format!("; with --agent-engine=v1 --legacy-ui: {r}")).unwrap_or_default()
     )]
     NoFigures { plan: String, retry: Option<String> },
+    /// Reading the output panicked (a bug); the daemon goes on.
+    #[error("reading kiro-cli's output panicked: {0}")]
+    Panic(String),
 }
 
 impl CliError {
     /// Every `kind` this error can have (`kiro_cli`), so its counters can start at 0.
-    pub const KINDS: &'static [&'static str] =
-        &["not_found", "spawn", "not_logged_in", "timeout", "exit", "output_too_large", "unparseable", "no_figures"];
+    pub const KINDS: &'static [&'static str] = &[
+        "not_found",
+        "spawn",
+        "not_logged_in",
+        "timeout",
+        "exit",
+        "output_too_large",
+        "unparseable",
+        "no_figures",
+        "panic",
+    ];
 
     /// `kind` label of `kiro_exporter_refresh_errors_total{source="kiro_cli"}`.
     pub fn kind(&self) -> &'static str {
@@ -82,6 +94,7 @@ impl CliError {
             Self::TooMuchOutput(_) => "output_too_large",
             Self::Unparseable(_) => "unparseable",
             Self::NoFigures { .. } => "no_figures",
+            Self::Panic(_) => "panic",
         }
     }
 }
