@@ -214,6 +214,8 @@ def overview():
              desc="Time since the exporter last refreshed the data successfully."),
         stat("Potential savings", "sum(kiro_plan_savings_usd)", unit="currencyUSD",
              desc="USD a month saved if every user switched to the recommended plan."),
+        stat("Cost basis", "kiro_exporter_cost_basis_info", legend="{{basis}}", text_mode="name",
+             desc="The cost the USD panels sum: net (after discounts, line_item_net_unblended_cost; the default) or unblended (list price). See --cost.basis."),
 
         row("Credits and cost"),
         stat("Credits used", "sum(kiro_credits_used)", decimals=0),
@@ -289,7 +291,8 @@ def team():
         stat("Overage credits", f"sum(kiro_overage_credits{{{t}}})", decimals=0, steps=((1, "orange"),)),
         stat("Projected overage", f"sum(clamp_min(kiro_credits_projected{{{t}}} - kiro_plan_credits{{{t}}}, 0))", decimals=0,
              steps=((1, "orange"),), desc="Credits over the plans at the end of the month, at the pace of the last 7 billed days."),
-        stat("Kiro cost", f'sum({{__name__=~"kiro_(subscription|credits|other)_cost_usd",{t}}})', unit="currencyUSD"),
+        stat("Kiro cost", f'sum({{__name__=~"kiro_(subscription|credits|other)_cost_usd",{t}}})', unit="currencyUSD",
+             desc="On the basis of the Cost basis panel of the overview (net of discounts by default)."),
         table("Members", [
             (f"kiro_credits_used{{{t}}}", "Credits used", "none"),
             (f"kiro_plan_credits{{{t}}}", "Plan credits", "none"),
@@ -322,6 +325,8 @@ def bedrock():
         stat("Bedrock spend", f"sum(bedrock_cost_usd{{{f}}})", unit="currencyUSD"),
         stat("Tokens", f"sum(bedrock_tokens{{{f}}})", unit="short"),
         stat("Principals", f"count(count by (principal) (bedrock_cost_usd{{{f}}}))"),
+        stat("Cost basis", "kiro_exporter_cost_basis_info", legend="{{basis}}", text_mode="name",
+             desc="The cost the USD panels sum: net (after discounts, line_item_net_unblended_cost; the default) or unblended (list price). See --cost.basis."),
         stat("Spend linked to people", f'sum(bedrock_cost_usd{{{f},user!=""}})', unit="currencyUSD",
              desc="Cost of principals linked to an Identity Center user."),
         stat("IAM principal data", "max(kiro_exporter_bedrock_principal_data)", mappings=YES_NO, steps=((1, "green"),),
