@@ -282,13 +282,16 @@ impl App {
         if let Some(m) = &self.cli {
             live.push(m.clone());
         }
-        // Ready after the first published snapshot; with kiro-cli alone, after its first success.
-        let ready = Arc::new(ReadyLatch::default());
         let web = match &self.config.web_config_file {
             Some(path) => Some(Arc::new(WebConfigWatcher::new(path).map_err(anyhow::Error::msg)?)),
             None => None,
         };
-        let tls = web.as_ref().and_then(|w| w.current().ok()).is_some_and(|c| c.tls.is_some());
+        if let Some(w) = &web {
+            live.push(w.clone());
+        }
+        // Ready after the first published snapshot; with kiro-cli alone, after its first success.
+        let ready = Arc::new(ReadyLatch::default());
+        let tls = web.as_ref().is_some_and(|w| w.serves_tls());
         let state = Arc::new(HttpState {
             published: rx,
             live,

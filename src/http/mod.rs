@@ -3,12 +3,13 @@
 //! Scrapes render the currently published snapshot and never wait on AWS; gzip when the scraper accepts it
 //! (the snapshot's part compressed once per snapshot). hyper with a header read timeout; connections are
 //! drained on shutdown. With `--web.config.file`: TLS (optionally mutual), basic auth and extra headers,
-//! looked up again for every connection (see [`web_config`]).
+//! looked up again for every connection, in that connection's task (see [`web_config`]).
 
 mod routes;
 pub mod web_config;
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,7 +17,8 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::Watcher;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -68,61 +70,58 @@ pub async fn serve(listener: TcpListener, state: Arc<HttpState>, shutdown: Cance
                 }
             },
         };
-        // The web config as of this connection (the toolkit's behaviour): a changed file applies now.
-        let web = match &state.web {
-            None => None,
-            Some(w) => match w.current() {
-                Ok(c) => Some(c),
-                Err(_) => {
-                    tracing::debug!(%peer, "refusing a connection: the web config is invalid");
-                    continue;
-                }
-            },
-        };
-        let conn_state = state.clone();
-        let conn_web = web.clone();
-        let service = service_fn(move |req: hyper::Request<Incoming>| {
-            let (state, web) = (conn_state.clone(), conn_web.clone());
-            async move { Ok::<_, Infallible>(routes::handle(state, web, req).await) }
-        });
-        let builder = {
-            let mut b = hyper::server::conn::http1::Builder::new();
-            b.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10)).max_buf_size(64 * 1024);
-            b
-        };
-        let watcher = graceful.watcher();
-        match web.and_then(|w| w.tls.clone()) {
-            None => {
-                let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            Some(tls) => {
-                let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    if let Err(e) = watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
-            }
-        }
+        // Nothing here waits: the web config, the TLS handshake and the requests are the connection's task.
+        tokio::spawn(connection(stream, peer, state.clone(), graceful.watcher()));
     }
     drop(listener);
     if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await.is_err() {
         tracing::warn!("open connections did not finish within 5s of shutdown");
+    }
+}
+
+/// One connection, under the web config as of its start.
+async fn connection(stream: TcpStream, peer: SocketAddr, state: Arc<HttpState>, watcher: Watcher) {
+    // The web config as of this connection (the toolkit's behaviour): a changed file applies now (a reload
+    // that would weaken it does not).
+    let web = match &state.web {
+        None => None,
+        Some(w) => match w.current().await {
+            Ok(c) => Some(c),
+            Err(_) => {
+                tracing::debug!(%peer, "refusing a connection: the web config is invalid");
+                return;
+            }
+        },
+    };
+    let tls = web.as_ref().and_then(|w| w.tls.clone());
+    let service = service_fn(move |req: hyper::Request<Incoming>| {
+        let (state, web) = (state.clone(), web.clone());
+        async move { Ok::<_, Infallible>(routes::handle(state, web, req).await) }
+    });
+    let builder = {
+        let mut b = hyper::server::conn::http1::Builder::new();
+        b.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10)).max_buf_size(64 * 1024);
+        b
+    };
+    let result = match tls {
+        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+        Some(tls) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+            let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
