@@ -299,6 +299,7 @@ impl App {
             telemetry_path: self.config.telemetry_path.clone(),
             web,
             health_without_auth: self.config.health_without_auth,
+            max_connections: self.config.max_connections,
         });
         let addr = self.listener.local_addr()?;
         tracing::info!(address = %addr, path = %self.config.telemetry_path, tls, "listening");

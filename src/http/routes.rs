@@ -132,6 +132,7 @@ mod tests {
             telemetry_path: "/metrics".into(),
             web: None,
             health_without_auth: false,
+            max_connections: 8,
         };
         (state, tx)
     }
