@@ -74,7 +74,7 @@ impl Aws {
             Location::S3 { .. } => Some(self.config().await),
             Location::Local(_) => None,
         };
-        store::open(location, &config.s3, sdk)
+        store::open(location, &config.s3, sdk, config.follow_symlinks)
             .await
             .with_context(|| format!("opening {what} at {}", location.display()))
     }

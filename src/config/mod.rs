@@ -180,6 +180,8 @@ pub struct Config {
     pub telemetry_path: String,
     /// `--web.config.file` (validated at startup, re-read per connection).
     pub web_config_file: Option<PathBuf>,
+    /// `--cur.follow-symlinks`: local exports may link out of their folder.
+    pub follow_symlinks: bool,
     /// `--web.max-connections`.
     pub max_connections: usize,
     pub health_without_auth: bool,
@@ -233,6 +235,7 @@ impl Args {
             telemetry_path: web.telemetry_path,
             web_config_file: web.web_config_file,
             max_connections: web.max_connections,
+            follow_symlinks: source.follow_symlinks,
             health_without_auth: web.health_without_auth,
             log_level: self.log_level,
             log_format: self.log_format,
