@@ -205,6 +205,16 @@ impl WebConfig {
 
     /// Validates the text of the file at `path` (certificates and keys are read relative to it).
     pub fn parse(path: &Path, text: &str) -> Result<Self, String> {
+        Self::parse_with(path, text, &read_pem_file)
+    }
+
+    /// [`WebConfig::parse`] with the certificate, key and CA files read by `read` (the fuzz target hands
+    /// in bytes of its own).
+    pub fn parse_with(
+        path: &Path,
+        text: &str,
+        read: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+    ) -> Result<Self, String> {
         let file: FileConfig = if text.trim().is_empty() {
             FileConfig::default()
         } else {
@@ -213,7 +223,7 @@ impl WebConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         let (tls, tls_strength) = match file.tls_server_config {
             Some(t) => {
-                let (config, strength) = tls_config(path, base, t)?;
+                let (config, strength) = tls_config(path, base, t, read)?;
                 (Some(Arc::new(config)), Some(strength))
             }
             None => (None, None),
@@ -340,18 +350,39 @@ fn version(path: &Path, field: &str, v: &str) -> Result<u8, String> {
     }
 }
 
-fn tls_config(path: &Path, base: &Path, t: TlsFile) -> Result<(rustls::ServerConfig, TlsStrength), String> {
+/// Certificates and keys are small: a file named by mistake (a device, a log) is not read past this.
+const MAX_PEM_FILE_BYTES: u64 = 1 << 20;
+
+fn read_pem_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    std::fs::File::open(path)?.take(MAX_PEM_FILE_BYTES + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_PEM_FILE_BYTES {
+        return Err(std::io::Error::other(format!("larger than {MAX_PEM_FILE_BYTES} bytes")));
+    }
+    Ok(out)
+}
+
+fn tls_config(
+    path: &Path,
+    base: &Path,
+    t: TlsFile,
+    read: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+) -> Result<(rustls::ServerConfig, TlsStrength), String> {
     let (Some(cert), Some(key)) = (&t.cert_file, &t.key_file) else {
         return Err(err(path, "tls_server_config needs cert_file and key_file"));
     };
     let (cert, key) = (base.join(cert), base.join(key));
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+    let cert_pem = read(&cert).map_err(|e| err(path, format!("cert_file {}: {e}", cert.display())))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| err(path, format!("cert_file {}: {e}", cert.display())))?;
     if certs.is_empty() {
         return Err(err(path, format!("cert_file {}: no certificate", cert.display())));
     }
-    let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| err(path, format!("key_file {}: {e}", key.display())))?;
+    let key_pem = read(&key).map_err(|e| err(path, format!("key_file {}: {e}", key.display())))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| err(path, format!("key_file {}: {e}", key.display())))?;
 
     let min = version(path, "min_version", t.min_version.as_deref().unwrap_or("TLS12"))?;
     let max = version(path, "max_version", t.max_version.as_deref().unwrap_or("TLS13"))?;
@@ -383,8 +414,9 @@ fn tls_config(path: &Path, base: &Path, t: TlsFile) -> Result<(rustls::ServerCon
             };
             let ca = base.join(ca);
             let mut roots = rustls::RootCertStore::empty();
-            let cas = CertificateDer::pem_file_iter(&ca)
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            let ca_pem = read(&ca).map_err(|e| err(path, format!("client_ca_file {}: {e}", ca.display())))?;
+            let cas = CertificateDer::pem_slice_iter(&ca_pem)
+                .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| err(path, format!("client_ca_file {}: {e}", ca.display())))?;
             for c in cas {
                 roots.add(c).map_err(|e| err(path, format!("client_ca_file {}: {e}", ca.display())))?;
@@ -737,6 +769,7 @@ mod tests {
             ("basic_auth_users:\n  prom: plain\n", "is not a bcrypt hash"),
             ("tls_server_config:\n  cert_file: a.crt\n", "needs cert_file and key_file"),
             ("tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n", "cert_file"),
+            ("tls_server_config:\n  cert_file: /dev/zero\n  key_file: /dev/zero\n", "larger than 1048576 bytes"),
             (
                 "tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [x]\n",
                 "unknown field `cipher_suites`",
