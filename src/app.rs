@@ -74,7 +74,7 @@ impl Aws {
             Location::S3 { .. } => Some(self.config().await),
             Location::Local(_) => None,
         };
-        store::open(location, &config.s3, sdk)
+        store::open(location, &config.s3, sdk, config.follow_symlinks)
             .await
             .with_context(|| format!("opening {what} at {}", location.display()))
     }
@@ -323,13 +323,16 @@ impl App {
         if let Some(m) = &self.cli {
             live.push(m.clone());
         }
-        // Ready after the first published snapshot; with kiro-cli alone, after its first success.
-        let ready = Arc::new(ReadyLatch::default());
         let web = match &self.config.web_config_file {
             Some(path) => Some(Arc::new(WebConfigWatcher::new(path).map_err(anyhow::Error::msg)?)),
             None => None,
         };
-        let tls = web.as_ref().and_then(|w| w.current().ok()).is_some_and(|c| c.tls.is_some());
+        if let Some(w) = &web {
+            live.push(w.clone());
+        }
+        // Ready after the first published snapshot; with kiro-cli alone, after its first success.
+        let ready = Arc::new(ReadyLatch::default());
+        let tls = web.as_ref().is_some_and(|w| w.serves_tls());
         let state = Arc::new(HttpState {
             published: rx,
             live,
@@ -337,6 +340,7 @@ impl App {
             telemetry_path: self.config.telemetry_path.clone(),
             web,
             health_without_auth: self.config.health_without_auth,
+            max_connections: self.config.max_connections,
         });
         let addr = self.listener.local_addr()?;
         tracing::info!(address = %addr, path = %self.config.telemetry_path, tls, "listening");

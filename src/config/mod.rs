@@ -192,6 +192,10 @@ pub struct Config {
     pub telemetry_path: String,
     /// `--web.config.file` (validated at startup, re-read per connection).
     pub web_config_file: Option<PathBuf>,
+    /// `--cur.follow-symlinks`: local exports may link out of their folder.
+    pub follow_symlinks: bool,
+    /// `--web.max-connections`.
+    pub max_connections: usize,
     pub health_without_auth: bool,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
@@ -244,6 +248,8 @@ impl Args {
             listen_address: web.listen_address,
             telemetry_path: web.telemetry_path,
             web_config_file: web.web_config_file,
+            max_connections: web.max_connections,
+            follow_symlinks: source.follow_symlinks,
             health_without_auth: web.health_without_auth,
             log_level: self.log_level,
             log_format: self.log_format,
@@ -275,6 +281,7 @@ mod tests {
         assert_eq!(c.refresh_interval, Duration::from_secs(3600));
         assert_eq!(c.log_format, LogFormat::Logfmt);
         assert_eq!(c.plans.overage_usd_per_credit.to_string(), "0.04");
+        assert_eq!(c.max_connections, 512);
         assert!(!c.once);
     }
 
@@ -289,6 +296,8 @@ mod tests {
         assert!(msg(&["--cur.path", "/tmp", "--web.listen-address", "nope"]).contains("--web.listen-address"));
         assert!(msg(&["--cur.path", "/tmp", "--kiro.plan", "Pro"]).contains("--kiro.plan"));
         assert!(msg(&["--cur.path", "gs://x"]).contains("only local paths and s3://"));
+        assert!(msg(&["--cur.path", "/tmp", "--web.max-connections", "0"]).contains("--web.max-connections"));
+        assert_eq!(args(&["--cur.path", "/tmp", "--web.max-connections", "8"]).unwrap().max_connections, 8);
     }
 
     #[test]

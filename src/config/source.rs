@@ -16,6 +16,11 @@ pub struct SourceArgs {
     #[arg(long = "cur.path", env = "KIRO_EXPORTER_CUR_PATH", value_name = "PATH|URL")]
     pub cur_path: Option<String>,
 
+    /// Follow symlinks in a local --cur.path (or --kiro.activity-report.path) that lead out of it; by
+    /// default such a link is an error naming it.
+    #[arg(long = "cur.follow-symlinks", env = "KIRO_EXPORTER_CUR_FOLLOW_SYMLINKS")]
+    pub follow_symlinks: bool,
+
     /// Athena database holding the CUR table (use Athena instead of --cur.path).
     #[arg(long = "athena.database", env = "KIRO_EXPORTER_ATHENA_DATABASE", value_name = "NAME")]
     pub athena_database: Option<String>,
@@ -82,6 +87,7 @@ pub(super) struct Source {
     pub billing_period: Option<BillingPeriod>,
     pub memory_limit: usize,
     pub s3: S3Settings,
+    pub follow_symlinks: bool,
 }
 
 impl SourceArgs {
@@ -118,7 +124,13 @@ impl SourceArgs {
                 self.memory_limit
             ))
         })?;
-        Ok(Source { source, billing_period, memory_limit, s3: S3Settings::from_env(self.aws_region.clone()) })
+        Ok(Source {
+            source,
+            billing_period,
+            memory_limit,
+            s3: S3Settings::from_env(self.aws_region.clone()),
+            follow_symlinks: self.follow_symlinks,
+        })
     }
 
     /// The Athena source, when `--athena.database` or `--athena.table` is set.

@@ -31,6 +31,16 @@ pub struct WebArgs {
     #[arg(long = "web.config.file", env = "KIRO_EXPORTER_WEB_CONFIG_FILE", value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,
 
+    /// Most connections open at once; when full, the oldest idle one is closed for a new one, and a new one
+    /// is refused when none is idle. Keep it below the process' file descriptor limit.
+    #[arg(
+        long = "web.max-connections",
+        env = "KIRO_EXPORTER_WEB_MAX_CONNECTIONS",
+        default_value_t = 512,
+        value_name = "N"
+    )]
+    pub max_connections: usize,
+
     /// Answer /-/healthy and /-/ready without basic auth (e.g. for a kubelet probe).
     #[arg(long = "web.health-without-auth", env = "KIRO_EXPORTER_WEB_HEALTH_WITHOUT_AUTH")]
     pub health_without_auth: bool,
@@ -42,6 +52,7 @@ pub(super) struct Web {
     pub listen_address: SocketAddr,
     pub telemetry_path: String,
     pub web_config_file: Option<PathBuf>,
+    pub max_connections: usize,
     pub health_without_auth: bool,
 }
 
@@ -61,7 +72,11 @@ impl WebArgs {
                 self.telemetry_path
             )));
         }
+        if self.max_connections == 0 {
+            return Err(invalid("--web.max-connections must be at least 1".into()));
+        }
         Ok(Web {
+            max_connections: self.max_connections,
             listen_address,
             telemetry_path: self.telemetry_path.clone(),
             web_config_file: self.web_config_file.clone(),

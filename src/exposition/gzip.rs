@@ -65,20 +65,51 @@ pub fn gzip(prefix: &Deflated, rest: &str) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Whether an `Accept-Encoding` header accepts gzip (and does not refuse it with `q=0`).
+/// Whether an `Accept-Encoding` header accepts gzip, per RFC 9110 section 12.5.3: `gzip` (or its alias
+/// `x-gzip`) with a q-value above 0, or else `*` with a q-value above 0; a listed `gzip;q=0` refuses gzip
+/// even when `*` accepts everything. No header, or one naming only other codings (`identity`, `br`...),
+/// means the plain body. Elements with a malformed q-value are ignored, as the RFC's grammar does not
+/// match them. `identity` is always served when gzip is not (the RFC allows it even when refused).
 pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
-    accept_encoding.is_some_and(|v| {
-        v.split(',').any(|part| {
-            let mut it = part.split(';');
-            let coding = it.next().unwrap_or_default().trim();
-            let q = it
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .next()
-                .and_then(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && q > 0.0
-        })
-    })
+    let Some(header) = accept_encoding else { return false };
+    let (mut gzip, mut any) = (None, None);
+    for element in header.split(',') {
+        let mut parts = element.split(';');
+        let coding = parts.next().unwrap_or_default().trim();
+        if coding.is_empty() {
+            continue;
+        }
+        let mut q = Some(1000);
+        for param in parts {
+            if let Some((name, value)) = param.split_once('=')
+                && name.trim().eq_ignore_ascii_case("q")
+            {
+                q = qvalue(value.trim());
+                break;
+            }
+        }
+        let Some(q) = q else { continue };
+        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            gzip.get_or_insert(q);
+        } else if coding == "*" {
+            any.get_or_insert(q);
+        }
+    }
+    gzip.or(any).is_some_and(|q| q > 0)
+}
+
+/// An RFC 9110 `qvalue` (`0`, `0.5`, `1.000`; at most three decimals) in thousandths.
+fn qvalue(s: &str) -> Option<u16> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths: u16 = format!("{frac:0<3}").parse().ok()?;
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -110,12 +141,50 @@ mod tests {
 
     #[test]
     fn accept_encoding_negotiation() {
-        assert!(accepts_gzip(Some("gzip")));
-        assert!(accepts_gzip(Some("deflate, gzip;q=0.5")));
-        assert!(accepts_gzip(Some("*")));
-        assert!(!accepts_gzip(Some("gzip;q=0")));
-        assert!(!accepts_gzip(Some("identity")));
-        assert!(!accepts_gzip(Some("br, deflate")));
-        assert!(!accepts_gzip(None));
+        // RFC 9110 section 12.5.3: codings with q-values, `*` for any coding not listed, `identity`, and q=0
+        // meaning "not acceptable"; a named coding's own q-value wins over `*`.
+        let table: &[(Option<&str>, bool)] = &[
+            (None, false),
+            (Some(""), false),
+            (Some("gzip"), true),
+            (Some("GZIP"), true),
+            (Some("x-gzip"), true),
+            (Some("deflate, gzip;q=0.5"), true),
+            (Some("gzip;q=1.0"), true),
+            (Some("gzip; q=0.001"), true),
+            (Some("gzip;Q=0.5"), true),
+            (Some("*"), true),
+            (Some("*;q=0.1"), true),
+            (Some("gzip;q=0"), false),
+            (Some("gzip;q=0.0"), false),
+            (Some("gzip;q=0.000"), false),
+            (Some("gzip;q=0, *"), false),
+            (Some("*, gzip;q=0"), false),
+            (Some("gzip;q=0, *;q=1"), false),
+            (Some("x-gzip;q=0, *"), false),
+            (Some("*;q=0"), false),
+            (Some("*;q=0, gzip"), true),
+            (Some("gzip, *;q=0"), true),
+            (Some("identity"), false),
+            (Some("identity;q=1, *;q=0"), false),
+            (Some("identity, gzip;q=0.1"), true),
+            (Some("br, deflate"), false),
+            (Some("br;q=1, gzip;q=0.8, identity;q=0.5"), true),
+            // A q-value that is not one (RFC: 0 to 1, at most three decimals) makes that element void.
+            (Some("gzip;q=2"), false),
+            (Some("gzip;q=abc"), false),
+            (Some("gzip;q=-1"), false),
+            (Some("gzip;q=0.5000"), false),
+            (Some("gzip;q=nan"), false),
+            (Some("gzip;q=inf"), false),
+            // Other parameters are ignored; empty elements (`,,`) are allowed by the list syntax.
+            (Some("gzip;level=9"), true),
+            (Some(" , ,gzip , "), true),
+            (Some("gzipx"), false),
+            (Some("gzip;q=0;q=1"), false),
+        ];
+        for (header, want) in table {
+            assert_eq!(accepts_gzip(*header), *want, "Accept-Encoding: {header:?}");
+        }
     }
 }

@@ -113,6 +113,12 @@ pub fn format_bound(v: f64) -> String {
 /// scrape huge (Prometheus' `label_value_length_limit` would reject it).
 pub const MAX_LABEL_VALUE_BYTES: usize = 1024;
 
+/// Bidi embedding, override and isolate controls, zero-width characters, directional marks, the line and
+/// paragraph separators and the byte order mark: invisible, or changing how the rest of a value reads.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
 fn escape_label_value(out: &mut String, v: &str) {
     use sha2::Digest;
     let mut used = 0;
@@ -128,8 +134,9 @@ fn escape_label_value(out: &mut String, v: &str) {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
-            // Other control characters are valid UTF-8 but break terminals and log pipelines.
-            c if c.is_control() => out.push('\u{FFFD}'),
+            // Other control characters are valid UTF-8 but break terminals and log pipelines; bidi controls
+            // and zero-width characters make a value read as another one (`alice\u{202E}exe.txt`).
+            c if c.is_control() || is_invisible(c) => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
@@ -220,6 +227,23 @@ mod tests {
         let mut uni = String::new();
         escape_label_value(&mut uni, &"é".repeat(600));
         assert!(uni.len() <= MAX_LABEL_VALUE_BYTES + 3);
+    }
+
+    #[test]
+    fn bidi_and_zero_width_characters_are_replaced_like_control_characters() {
+        let invisible = [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+            '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{2028}', '\u{2029}', '\u{FEFF}',
+        ];
+        for c in invisible {
+            let mut out = String::new();
+            escape_label_value(&mut out, &format!("alice{c}txt.exe"));
+            assert_eq!(out, "alice\u{FFFD}txt.exe", "U+{:04X}", c as u32);
+        }
+        // Visible non-ASCII stays as it is.
+        let mut out = String::new();
+        escape_label_value(&mut out, "José 日本 ü");
+        assert_eq!(out, "José 日本 ü");
     }
 
     #[test]

@@ -41,9 +41,8 @@ pub(super) async fn handle(state: Arc<HttpState>, web: Option<Arc<WebConfig>>, r
     let exempt = state.health_without_auth && matches!(path, "/-/healthy" | "/-/ready");
     let mut resp = match web.as_ref().filter(|w| w.requires_auth() && !exempt) {
         Some(w) => {
-            let (w, auth) = (w.clone(), req.headers().get(header::AUTHORIZATION).cloned());
-            // bcrypt is slow by design: off the async workers.
-            let ok = tokio::task::spawn_blocking(move || w.authorized(auth.as_ref())).await.unwrap_or(false);
+            // bcrypt runs on the blocking pool, one check at a time per user.
+            let ok = w.authorize(req.headers().get(header::AUTHORIZATION)).await;
             if ok { None } else { Some(unauthorized()) }
         }
         None => None,
@@ -133,6 +132,7 @@ mod tests {
             telemetry_path: "/metrics".into(),
             web: None,
             health_without_auth: false,
+            max_connections: 8,
         };
         (state, tx)
     }

@@ -16,13 +16,24 @@
 //! ```
 //!
 //! As in the toolkit, the file is looked at again for every connection: a change (new certificate, new
-//! user) applies to the next connection without a restart. A file that became invalid fails closed: new
-//! connections are refused until it is fixed (logged once per change). At startup an invalid file is a
-//! configuration error. Settings of the toolkit that this exporter does not implement are refused by name
-//! rather than ignored.
+//! user) applies to the next connection without a restart. The reload runs on the blocking pool (it reads
+//! files and parses keys), never in the accept loop, and checks bcrypt hashes' form without paying their
+//! cost. A running daemon never weakens its config: a reload that would drop TLS, lower `min_version`, weaken
+//! the client-certificate check (`RequireAndVerifyClientCert` > `VerifyClientCertIfGiven` >
+//! `NoClientCert`) or remove every basic-auth user (an emptied file included) is refused: logged, counted in
+//! `kiro_exporter_web_config_reloads_total{result="refused"}`, and the previous config kept; only a restart
+//! applies it. A file that became invalid fails closed: new connections are refused until it is fixed
+//! (logged once per change, counted as `result="invalid"`). At startup an invalid file is a configuration
+//! error. Settings of the toolkit that this exporter does not implement are refused by name rather than
+//! ignored.
+//!
+//! Password checks: a verified (user, password) pair is cached, so a scrape every few seconds does not pay
+//! bcrypt each time; at most one bcrypt check runs at a time per user (as in the toolkit), so clients
+//! sending distinct wrong passwords take turns instead of keeping every core busy.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -33,6 +44,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+use crate::exposition::{Families, Family, Kind};
 
 /// The file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -62,25 +75,106 @@ struct HttpFile {
     http2: Option<bool>,
 }
 
+/// The client-certificate check, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ClientAuth {
+    NoClientCert,
+    VerifyClientCertIfGiven,
+    RequireAndVerifyClientCert,
+}
+
+/// The TLS side of a config, as far as the never-weaken rule looks at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TlsStrength {
+    /// 2 for TLS 1.2, 3 for TLS 1.3.
+    min_version: u8,
+    client_auth: ClientAuth,
+}
+
 /// A loaded, validated web configuration.
 pub struct WebConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    tls_strength: Option<TlsStrength>,
     /// User -> bcrypt hash.
     users: BTreeMap<String, String>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// Verified (user, password) digests, so a scrape every few seconds does not pay bcrypt each time.
-    verified: Mutex<HashMap<[u8; 32], bool>>,
+    /// Verified pairs and the per-user turns, shared with the configs that replace this one (keys include
+    /// the hash, so a changed or removed user's entries no longer match).
+    checks: Arc<PasswordChecks>,
 }
 
 impl std::fmt::Debug for WebConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the hashes.
         f.debug_struct("WebConfig")
-            .field("tls", &self.tls.is_some())
+            .field("tls", &self.tls_strength)
             .field("users", &self.users.keys().collect::<Vec<_>>())
             .field("headers", &self.headers.len())
             .finish()
     }
+}
+
+/// Most pairs remembered per outcome; past it that set starts again (failures never evict successes).
+const CACHED_PAIRS: usize = 1024;
+
+/// The bcrypt side of basic auth: cached outcomes and one turn at a time per user.
+#[derive(Default)]
+struct PasswordChecks {
+    /// Digests of (user, password, hash) that matched, and that did not.
+    good: Mutex<HashSet<[u8; 32]>>,
+    bad: Mutex<HashSet<[u8; 32]>>,
+    /// One lock per hash checked against (a user's, or the dummy one for unknown users).
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// bcrypt checks running now, and the most seen at once (for the tests).
+    running: AtomicUsize,
+    most_running: AtomicUsize,
+}
+
+impl PasswordChecks {
+    fn cached(&self, key: &[u8; 32]) -> Option<bool> {
+        if self.good.lock().unwrap_or_else(|e| e.into_inner()).contains(key) {
+            return Some(true);
+        }
+        self.bad.lock().unwrap_or_else(|e| e.into_inner()).contains(key).then_some(false)
+    }
+
+    fn remember(&self, key: [u8; 32], ok: bool) {
+        let set = if ok { &self.good } else { &self.bad };
+        let mut set = set.lock().unwrap_or_else(|e| e.into_inner());
+        if set.len() >= CACHED_PAIRS {
+            set.clear();
+        }
+        set.insert(key);
+    }
+
+    fn turn(&self, hash: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.turns.lock().unwrap_or_else(|e| e.into_inner()).entry(hash.to_owned()).or_default().clone()
+    }
+
+    /// Forgets the turns of hashes no longer configured (after a reload).
+    fn keep_turns_of(&self, users: &BTreeMap<String, String>) {
+        self.turns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|hash, _| hash == DUMMY_HASH || users.values().any(|h| h == hash));
+    }
+
+    /// bcrypt, counted.
+    fn verify(&self, password: &str, hash: &str) -> bool {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_running.fetch_max(now, Ordering::SeqCst);
+        let ok = bcrypt::verify(password, hash).unwrap_or(false);
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        ok
+    }
+}
+
+/// Whether `hash` is a bcrypt hash bcrypt can check, without paying its cost: its form, cost range and
+/// salt are checked by verifying against the same salt at the lowest cost.
+fn valid_bcrypt(hash: &str) -> bool {
+    let Ok(parts) = hash.parse::<bcrypt::HashParts>() else { return false };
+    let Some(salt_and_hash) = hash.rsplit('$').next() else { return false };
+    (4..=31).contains(&parts.get_cost()) && bcrypt::verify("", &format!("$2b$04${salt_and_hash}")).is_ok()
 }
 
 /// A well-formed bcrypt hash that matches no password anyone would send: unknown users are checked against
@@ -106,21 +200,42 @@ impl WebConfig {
     /// Reads and validates the file.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| err(path, e))?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates the text of the file at `path` (certificates and keys are read relative to it).
+    pub fn parse(path: &Path, text: &str) -> Result<Self, String> {
+        Self::parse_with(path, text, &read_pem_file)
+    }
+
+    /// [`WebConfig::parse`] with the certificate, key and CA files read by `read` (the fuzz target hands
+    /// in bytes of its own).
+    pub fn parse_with(
+        path: &Path,
+        text: &str,
+        read: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+    ) -> Result<Self, String> {
         let file: FileConfig = if text.trim().is_empty() {
             FileConfig::default()
         } else {
-            serde_norway::from_str(&text).map_err(|e| err(path, e))?
+            serde_norway::from_str(text).map_err(|e| err(path, e))?
         };
         let base = path.parent().unwrap_or(Path::new("."));
-        let tls = file.tls_server_config.map(|t| tls_config(path, base, t)).transpose()?.map(Arc::new);
+        let (tls, tls_strength) = match file.tls_server_config {
+            Some(t) => {
+                let (config, strength) = tls_config(path, base, t, read)?;
+                (Some(Arc::new(config)), Some(strength))
+            }
+            None => (None, None),
+        };
         let mut users = BTreeMap::new();
         for (user, hash) in file.basic_auth_users.unwrap_or_default() {
             if user.is_empty() || user.contains(':') {
                 return Err(err(path, format!("basic_auth_users: user name {user:?} is empty or has a ':'")));
             }
             let hash = hash.trim().to_owned();
-            // Validate the hash's shape now, not at the first scrape.
-            if !hash.starts_with("$2") || bcrypt::verify("", &hash).is_err() {
+            // Validate the hash's shape now, not at the first scrape (and without paying its cost).
+            if !valid_bcrypt(&hash) {
                 return Err(err(path, format!("basic_auth_users: the password of {user:?} is not a bcrypt hash")));
             }
             users.insert(user, hash);
@@ -140,7 +255,7 @@ impl WebConfig {
                 .map_err(|_| err(path, format!("http_server_config.headers: the value of {name} is not valid")))?;
             headers.push((n, v));
         }
-        Ok(Self { tls, users, headers, verified: Mutex::new(HashMap::new()) })
+        Ok(Self { tls, tls_strength, users, headers, checks: Arc::default() })
     }
 
     /// Whether requests need a user and password.
@@ -148,30 +263,66 @@ impl WebConfig {
         !self.users.is_empty()
     }
 
-    /// Checks an `Authorization` header. Slow (bcrypt) the first time a pair is seen: call it off the
-    /// async workers.
-    pub fn authorized(&self, authorization: Option<&HeaderValue>) -> bool {
+    /// Why serving `next` instead of this config would weaken it, if it would: no TLS where there was,
+    /// a lower minimum TLS version, a weaker client-certificate check, or no user where there were some.
+    pub fn weakened_by(&self, next: &WebConfig) -> Option<String> {
+        if let Some(now) = self.tls_strength {
+            let Some(then) = next.tls_strength else {
+                return Some("it has no tls_server_config: the port would serve plain HTTP".into());
+            };
+            if then.min_version < now.min_version {
+                return Some(format!(
+                    "it lowers tls_server_config.min_version from TLS1{} to TLS1{}",
+                    now.min_version, then.min_version
+                ));
+            }
+            if then.client_auth < now.client_auth {
+                return Some(format!(
+                    "it weakens tls_server_config.client_auth_type from {:?} to {:?}",
+                    now.client_auth, then.client_auth
+                ));
+            }
+        }
+        if self.requires_auth() && !next.requires_auth() {
+            return Some("it has no basic_auth_users: requests would need no password".into());
+        }
+        None
+    }
+
+    /// Checks an `Authorization` header. bcrypt (slow by design) the first time a pair is seen, on the
+    /// blocking pool, one check at a time per user; then from the cache.
+    pub async fn authorize(&self, authorization: Option<&HeaderValue>) -> bool {
         if !self.requires_auth() {
             return true;
         }
         let Some((user, password)) = authorization.and_then(parse_basic) else { return false };
-        let hash = self.users.get(&user).map_or(DUMMY_HASH, String::as_str);
+        let known = self.users.contains_key(&user);
+        let hash = self.users.get(&user).map_or(DUMMY_HASH, String::as_str).to_owned();
         let mut h = Sha256::new();
         for part in [user.as_bytes(), password.as_bytes(), hash.as_bytes()] {
             h.update(part);
             h.update([0u8]);
         }
         let key: [u8; 32] = h.finalize().into();
-        if let Some(ok) = self.verified.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return *ok;
+        if let Some(ok) = self.checks.cached(&key) {
+            return ok && known;
         }
-        let ok = bcrypt::verify(&password, hash).unwrap_or(false) && self.users.contains_key(&user);
-        let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= 1024 {
-            cache.clear();
+        let turn = self.checks.turn(&hash);
+        let _turn = turn.lock().await;
+        // Whoever held the turn may have checked the same pair.
+        if let Some(ok) = self.checks.cached(&key) {
+            return ok && known;
         }
-        cache.insert(key, ok);
-        ok
+        let checks = self.checks.clone();
+        let ok = tokio::task::spawn_blocking(move || checks.verify(&password, &hash)).await.unwrap_or(false);
+        self.checks.remember(key, ok);
+        ok && known
+    }
+
+    /// The most bcrypt checks seen running at once.
+    #[cfg(test)]
+    fn most_concurrent_checks(&self) -> usize {
+        self.checks.most_running.load(Ordering::SeqCst)
     }
 }
 
@@ -199,18 +350,39 @@ fn version(path: &Path, field: &str, v: &str) -> Result<u8, String> {
     }
 }
 
-fn tls_config(path: &Path, base: &Path, t: TlsFile) -> Result<rustls::ServerConfig, String> {
+/// Certificates and keys are small: a file named by mistake (a device, a log) is not read past this.
+const MAX_PEM_FILE_BYTES: u64 = 1 << 20;
+
+fn read_pem_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    std::fs::File::open(path)?.take(MAX_PEM_FILE_BYTES + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_PEM_FILE_BYTES {
+        return Err(std::io::Error::other(format!("larger than {MAX_PEM_FILE_BYTES} bytes")));
+    }
+    Ok(out)
+}
+
+fn tls_config(
+    path: &Path,
+    base: &Path,
+    t: TlsFile,
+    read: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+) -> Result<(rustls::ServerConfig, TlsStrength), String> {
     let (Some(cert), Some(key)) = (&t.cert_file, &t.key_file) else {
         return Err(err(path, "tls_server_config needs cert_file and key_file"));
     };
     let (cert, key) = (base.join(cert), base.join(key));
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+    let cert_pem = read(&cert).map_err(|e| err(path, format!("cert_file {}: {e}", cert.display())))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| err(path, format!("cert_file {}: {e}", cert.display())))?;
     if certs.is_empty() {
         return Err(err(path, format!("cert_file {}: no certificate", cert.display())));
     }
-    let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| err(path, format!("key_file {}: {e}", key.display())))?;
+    let key_pem = read(&key).map_err(|e| err(path, format!("key_file {}: {e}", key.display())))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| err(path, format!("key_file {}: {e}", key.display())))?;
 
     let min = version(path, "min_version", t.min_version.as_deref().unwrap_or("TLS12"))?;
     let max = version(path, "max_version", t.max_version.as_deref().unwrap_or("TLS13"))?;
@@ -229,6 +401,11 @@ fn tls_config(path: &Path, base: &Path, t: TlsFile) -> Result<rustls::ServerConf
         .map_err(|e| err(path, e))?;
 
     let auth = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
+    let client_auth = match auth {
+        "VerifyClientCertIfGiven" => ClientAuth::VerifyClientCertIfGiven,
+        "RequireAndVerifyClientCert" => ClientAuth::RequireAndVerifyClientCert,
+        _ => ClientAuth::NoClientCert,
+    };
     let builder = match auth {
         "NoClientCert" => builder.with_no_client_auth(),
         "RequireAndVerifyClientCert" | "VerifyClientCertIfGiven" => {
@@ -237,8 +414,9 @@ fn tls_config(path: &Path, base: &Path, t: TlsFile) -> Result<rustls::ServerConf
             };
             let ca = base.join(ca);
             let mut roots = rustls::RootCertStore::empty();
-            let cas = CertificateDer::pem_file_iter(&ca)
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            let ca_pem = read(&ca).map_err(|e| err(path, format!("client_ca_file {}: {e}", ca.display())))?;
+            let cas = CertificateDer::pem_slice_iter(&ca_pem)
+                .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| err(path, format!("client_ca_file {}: {e}", ca.display())))?;
             for c in cas {
                 roots.add(c).map_err(|e| err(path, format!("client_ca_file {}: {e}", ca.display())))?;
@@ -265,7 +443,7 @@ fn tls_config(path: &Path, base: &Path, t: TlsFile) -> Result<rustls::ServerConf
     let mut config =
         builder.with_single_cert(certs, key).map_err(|e| err(path, format!("certificate and key: {e}")))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+    Ok((config, TlsStrength { min_version: min, client_auth }))
 }
 
 /// What identifies a version of the file (and the files it names) without reading them.
@@ -276,17 +454,39 @@ fn stamp(paths: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
         .collect()
 }
 
+/// How a reload ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reload {
+    /// Applied.
+    Success,
+    /// Valid but weaker than the config in force: not applied.
+    Refused,
+    /// Invalid: connections are refused until it is fixed.
+    Invalid,
+}
+
+const RELOAD_RESULTS: [(Reload, &str); 3] =
+    [(Reload::Success, "success"), (Reload::Refused, "refused"), (Reload::Invalid, "invalid")];
+
 /// The web configuration as of now: re-read when the file (or a certificate or key it names) changes.
 pub struct WebConfigWatcher {
     path: PathBuf,
-    state: Mutex<Watched>,
+    /// An async lock: connections that arrive during a reload wait for it without holding a worker.
+    state: tokio::sync::Mutex<Watched>,
+    /// Whether the config loaded at startup serves TLS.
+    started_with_tls: bool,
+    /// Reloads by result, in the order of [`RELOAD_RESULTS`].
+    reloads: [AtomicU64; 3],
 }
 
 struct Watched {
     stamp: Vec<Option<(SystemTime, u64)>>,
     /// The file plus the certificate, key and CA files it names (their changes apply too).
     watched: Vec<PathBuf>,
-    current: Result<Arc<WebConfig>, String>,
+    /// The config in force: the startup one, or the last reload that did not weaken it.
+    active: Arc<WebConfig>,
+    /// Why the file is invalid, while it is (connections are refused).
+    invalid: Option<String>,
 }
 
 fn named_files(path: &Path) -> Vec<PathBuf> {
@@ -308,24 +508,94 @@ impl WebConfigWatcher {
         let watched = named_files(path);
         Ok(Self {
             path: path.to_path_buf(),
-            state: Mutex::new(Watched { stamp: stamp(&watched), watched, current: Ok(Arc::new(config)) }),
+            started_with_tls: config.tls.is_some(),
+            state: tokio::sync::Mutex::new(Watched {
+                stamp: stamp(&watched),
+                watched,
+                active: Arc::new(config),
+                invalid: None,
+            }),
+            reloads: Default::default(),
         })
     }
 
-    /// The configuration for a new connection; `Err` while the file is invalid (fail closed).
-    pub fn current(&self) -> Result<Arc<WebConfig>, String> {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let now = stamp(&s.watched);
-        if now != s.stamp {
-            s.watched = named_files(&self.path);
-            s.stamp = stamp(&s.watched);
-            s.current = WebConfig::load(&self.path).map(Arc::new);
-            match &s.current {
-                Ok(c) => tracing::info!(file = %self.path.display(), config = ?c, "web config reloaded"),
-                Err(e) => tracing::error!(error = %e, "web config is invalid; refusing connections until it is fixed"),
+    /// Whether the config loaded at startup serves TLS (a running daemon never stops serving it).
+    pub fn serves_tls(&self) -> bool {
+        self.started_with_tls
+    }
+
+    /// The configuration for a new connection; `Err` while the file is invalid (fail closed). Looks at the
+    /// files' modification times and sizes; when they changed, reloads on the blocking pool and applies the
+    /// result unless it would weaken the config in force.
+    pub async fn current(&self) -> Result<Arc<WebConfig>, String> {
+        let mut s = self.state.lock().await;
+        // A few stat calls: cheap enough for every connection (the toolkit reads the whole file).
+        if stamp(&s.watched) != s.stamp {
+            let path = self.path.clone();
+            // The stamp before the read: a change during the read shows at the next connection.
+            let loaded = tokio::task::spawn_blocking(move || {
+                let watched = named_files(&path);
+                let stamp = stamp(&watched);
+                (watched, stamp, WebConfig::load(&path))
+            })
+            .await;
+            let result = match loaded {
+                Ok((watched, stamp, loaded)) => {
+                    s.watched = watched;
+                    s.stamp = stamp;
+                    self.apply(&mut s, loaded)
+                }
+                Err(e) => self.apply(&mut s, Err(err(&self.path, format!("reload failed: {e}")))),
+            };
+            if let Some(n) = RELOAD_RESULTS.iter().position(|(r, _)| *r == result) {
+                self.reloads[n].fetch_add(1, Ordering::Relaxed);
             }
         }
-        s.current.clone()
+        match &s.invalid {
+            Some(e) => Err(e.clone()),
+            None => Ok(s.active.clone()),
+        }
+    }
+
+    fn apply(&self, s: &mut Watched, loaded: Result<WebConfig, String>) -> Reload {
+        let file = self.path.display();
+        match loaded {
+            Err(e) => {
+                tracing::error!(error = %e, "web config is invalid; refusing connections until it is fixed");
+                s.invalid = Some(e);
+                Reload::Invalid
+            }
+            Ok(next) => {
+                s.invalid = None;
+                if let Some(why) = s.active.weakened_by(&next) {
+                    tracing::error!(
+                        file = %file,
+                        reason = %why,
+                        "web config reload refused: it would weaken the running config; keeping the previous one (a restart applies it)"
+                    );
+                    return Reload::Refused;
+                }
+                let next = WebConfig { checks: s.active.checks.clone(), ..next };
+                next.checks.keep_turns_of(&next.users);
+                tracing::info!(file = %file, config = ?next, "web config reloaded");
+                s.active = Arc::new(next);
+                Reload::Success
+            }
+        }
+    }
+}
+
+impl Families for WebConfigWatcher {
+    fn families(&self, _now: SystemTime) -> Vec<Family> {
+        let mut f = Family::new(
+            "kiro_exporter_web_config_reloads",
+            Kind::Counter,
+            "Reloads of --web.config.file by result: success (applied), refused (would drop TLS, weaken client-certificate checks or remove every basic-auth user: the previous config is kept until a restart), invalid (connections are refused until it is fixed).",
+        );
+        for (n, (_, label)) in RELOAD_RESULTS.iter().enumerate() {
+            f.push(vec![("result", (*label).to_owned())], self.reloads[n].load(Ordering::Relaxed) as f64);
+        }
+        vec![f]
     }
 }
 
@@ -339,24 +609,157 @@ mod tests {
         p
     }
 
+    fn basic(s: &str) -> HeaderValue {
+        HeaderValue::from_str(&format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s))).unwrap()
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    }
+
     #[test]
     fn basic_auth_with_bcrypt_hashes() {
         let dir = tempfile::tempdir().unwrap();
         let hash = bcrypt::hash("s3cret", 4).unwrap();
         let p = write(dir.path(), "web.yml", &format!("basic_auth_users:\n  prom: {hash}\n"));
         let c = WebConfig::load(&p).unwrap();
-        let basic = |s: &str| {
-            HeaderValue::from_str(&format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s))).unwrap()
-        };
         assert!(c.requires_auth());
-        assert!(c.authorized(Some(&basic("prom:s3cret"))));
-        assert!(c.authorized(Some(&basic("prom:s3cret"))), "cached");
-        assert!(!c.authorized(Some(&basic("prom:wrong"))));
-        assert!(!c.authorized(Some(&basic("nobody:s3cret"))));
-        assert!(!c.authorized(Some(&HeaderValue::from_static("Bearer abc"))));
-        assert!(!c.authorized(Some(&HeaderValue::from_static("Basic !!!"))));
-        assert!(!c.authorized(None));
+        runtime().block_on(async {
+            assert!(c.authorize(Some(&basic("prom:s3cret"))).await);
+            assert!(c.authorize(Some(&basic("prom:s3cret"))).await, "cached");
+            assert!(!c.authorize(Some(&basic("prom:wrong"))).await);
+            assert!(!c.authorize(Some(&basic("prom:wrong"))).await, "cached");
+            assert!(!c.authorize(Some(&basic("nobody:s3cret"))).await);
+            assert!(!c.authorize(Some(&HeaderValue::from_static("Bearer abc"))).await);
+            assert!(!c.authorize(Some(&HeaderValue::from_static("Basic !!!"))).await);
+            assert!(!c.authorize(None).await);
+        });
         assert!(!format!("{c:?}").contains(&hash), "no hash in debug output");
+    }
+
+    #[test]
+    fn one_bcrypt_check_at_a_time_per_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let hash = bcrypt::hash("s3cret", 6).unwrap();
+        let p = write(dir.path(), "web.yml", &format!("basic_auth_users:\n  prom: {hash}\n"));
+        let c = Arc::new(WebConfig::load(&p).unwrap());
+        // 16 clients, each with its own wrong password (nothing cached helps).
+        let rt = runtime();
+        let all: Vec<bool> = rt.block_on(async {
+            let tasks: Vec<_> = (0..16)
+                .map(|n| {
+                    let c = c.clone();
+                    tokio::spawn(async move { c.authorize(Some(&basic(&format!("prom:wrong{n}")))).await })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        });
+        assert!(all.iter().all(|ok| !ok));
+        assert_eq!(c.most_concurrent_checks(), 1, "bcrypt checks of one user ran in parallel");
+    }
+
+    #[test]
+    fn hashes_are_validated_without_paying_their_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let cheap = bcrypt::hash("x", 4).unwrap();
+        // Cost 20 would take over a minute to check; validating its form is instant.
+        let costly = cheap.replacen("$04$", "$20$", 1);
+        let p = write(dir.path(), "web.yml", &format!("basic_auth_users:\n  a: {costly}\n  b: {costly}\n"));
+        let started = std::time::Instant::now();
+        assert!(WebConfig::load(&p).is_ok());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+        for bad in [
+            cheap.replacen("$04$", "$03$", 1),
+            cheap.replacen("$04$", "$32$", 1),
+            cheap.replacen("$2b$", "$3b$", 1),
+            format!("{}!", &cheap[..cheap.len() - 1]),
+            cheap[..cheap.len() - 1].to_owned(),
+            format!("$2b$04${}", "!".repeat(53)),
+        ] {
+            let p = write(dir.path(), "web.yml", &format!("basic_auth_users:\n  a: '{bad}'\n"));
+            assert!(WebConfig::load(&p).unwrap_err().contains("not a bcrypt hash"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_reload_never_weakens_basic_auth() {
+        let dir = tempfile::tempdir().unwrap();
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let p = write(dir.path(), "web.yml", &format!("basic_auth_users:\n  prom: {hash}\n"));
+        let w = WebConfigWatcher::new(&p).unwrap();
+        let rt = runtime();
+        let counts = |w: &WebConfigWatcher| -> Vec<f64> {
+            w.families(SystemTime::now())[0].samples.iter().map(|s| s.value).collect()
+        };
+        assert_eq!(counts(&w), [0.0, 0.0, 0.0]);
+        rt.block_on(async {
+            for emptied in ["", "basic_auth_users: {}\n", "http_server_config: {}\n"] {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                std::fs::write(&p, emptied).unwrap();
+                let c = w.current().await.unwrap();
+                assert!(c.requires_auth(), "{emptied:?}");
+                assert!(c.authorize(Some(&basic("prom:s3cret"))).await);
+                // Asked again: the refusal is not repeated for the same file.
+                assert!(w.current().await.unwrap().requires_auth());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            std::fs::write(&p, "basic_auth_users: [").unwrap();
+            assert!(w.current().await.is_err(), "an invalid file fails closed");
+            let other = bcrypt::hash("other", 4).unwrap();
+            std::fs::write(&p, format!("basic_auth_users:\n  graf: {other}\n")).unwrap();
+            let c = w.current().await.unwrap();
+            assert!(c.authorize(Some(&basic("graf:other"))).await);
+            assert!(!c.authorize(Some(&basic("prom:s3cret"))).await, "the replaced user is gone");
+        });
+        assert_eq!(counts(&w), [1.0, 3.0, 1.0], "success, refused, invalid");
+        let f = &w.families(SystemTime::now())[0];
+        assert_eq!(f.name, "kiro_exporter_web_config_reloads");
+        assert_eq!(f.samples[1].labels[0].1, "refused");
+    }
+
+    #[test]
+    fn what_counts_as_weaker() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().self_signed(&key).unwrap();
+        write(dir.path(), "s.crt", &cert.pem());
+        write(dir.path(), "s.key", &key.serialize_pem());
+        write(dir.path(), "ca.crt", &cert.pem());
+        let hash = bcrypt::hash("x", 4).unwrap();
+        let tls = |extra: &str| format!("tls_server_config:\n  cert_file: s.crt\n  key_file: s.key\n{extra}");
+        let users = format!("basic_auth_users:\n  a: {hash}\n");
+        let given = "  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n";
+        let required = "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n";
+        let load = |text: &str| WebConfig::parse(&dir.path().join("web.yml"), text).unwrap();
+        for (from, to, weaker) in [
+            ("".to_owned(), "".to_owned(), None),
+            ("".to_owned(), users.clone(), None),
+            ("".to_owned(), tls(""), None),
+            (tls(""), "".to_owned(), Some("plain HTTP")),
+            (tls(""), users.clone(), Some("plain HTTP")),
+            (tls(""), tls(given), None),
+            (tls(given), tls(required), None),
+            (tls(required), tls(given), Some("client_auth_type")),
+            (tls(required), tls(""), Some("client_auth_type")),
+            (tls(given), tls("  client_auth_type: NoClientCert\n"), Some("client_auth_type")),
+            (tls("  min_version: TLS13\n"), tls(""), Some("min_version")),
+            (tls(""), tls("  min_version: TLS13\n"), None),
+            (tls("  max_version: TLS12\n"), tls(""), None),
+            (users.clone(), "".to_owned(), Some("basic_auth_users")),
+            (users.clone(), "basic_auth_users: {}\n".to_owned(), Some("basic_auth_users")),
+            (users.clone(), format!("basic_auth_users:\n  b: {hash}\n"), None),
+            (format!("{}{users}", tls(required)), tls(required), Some("basic_auth_users")),
+        ] {
+            let got = load(&from).weakened_by(&load(&to));
+            match weaker {
+                None => assert!(got.is_none(), "{from:?} -> {to:?}: {got:?}"),
+                Some(want) => assert!(got.as_ref().is_some_and(|g| g.contains(want)), "{from:?} -> {to:?}: {got:?}"),
+            }
+        }
     }
 
     #[test]
@@ -366,6 +769,7 @@ mod tests {
             ("basic_auth_users:\n  prom: plain\n", "is not a bcrypt hash"),
             ("tls_server_config:\n  cert_file: a.crt\n", "needs cert_file and key_file"),
             ("tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n", "cert_file"),
+            ("tls_server_config:\n  cert_file: /dev/zero\n  key_file: /dev/zero\n", "larger than 1048576 bytes"),
             (
                 "tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [x]\n",
                 "unknown field `cipher_suites`",

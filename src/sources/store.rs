@@ -133,12 +133,13 @@ impl CredentialProvider for SdkCredentials {
     }
 }
 
-/// Opens the store for a location. S3 loads the AWS configuration once, here.
-/// Opens a location; an S3 one uses `sdk`'s credential chain and region (loaded once by the caller).
+/// Opens a location; an S3 one uses `sdk`'s credential chain and region (loaded once by the caller). A
+/// local one reads only inside its folder unless `follow_symlinks` (`--cur.follow-symlinks`).
 pub async fn open(
     location: &Location,
     s3: &S3Settings,
     sdk: Option<&aws_config::SdkConfig>,
+    follow_symlinks: bool,
 ) -> Result<Rooted, SourceError> {
     match location {
         Location::Local(dir) => {
@@ -151,12 +152,16 @@ pub async fn open(
             let prefix = Path::from_absolute_path(&abs)
                 .map_err(|e| SourceError::Config(format!("export folder {}: {e}", abs.display())))?;
             let url = Url::parse("file:///").map_err(|e| SourceError::Config(e.to_string()))?;
-            Ok(Rooted {
-                store: Arc::new(CountingStore::new(Arc::new(LocalFileSystem::new()))),
-                url,
-                prefix,
-                location: location.clone(),
-            })
+            let local = LocalFileSystem::new();
+            let store: Arc<dyn ObjectStore> = if follow_symlinks {
+                Arc::new(local)
+            } else {
+                let root = local
+                    .path_to_filesystem(&prefix)
+                    .map_err(|e| SourceError::Config(format!("export folder {}: {e}", abs.display())))?;
+                Arc::new(ConfinedLocal { inner: local, root })
+            };
+            Ok(Rooted { store: Arc::new(CountingStore::new(store)), url, prefix, location: location.clone() })
         }
         Location::S3 { bucket, prefix } => {
             let sdk = sdk.ok_or_else(|| {
@@ -200,6 +205,127 @@ pub async fn open(
                 location: location.clone(),
             })
         }
+    }
+}
+
+/// The local file system, confined to a folder: reading or listing a path that goes through a symlink
+/// leading out of the folder (a file, or a whole partition folder) is an error naming the link. Links that
+/// stay inside are followed. Checked on every access, so a link swapped in later is caught too.
+#[derive(Debug)]
+pub struct ConfinedLocal {
+    inner: LocalFileSystem,
+    /// The folder, as the store spells it.
+    root: PathBuf,
+}
+
+impl fmt::Display for ConfinedLocal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Confined({}, {})", self.inner, self.root.display())
+    }
+}
+
+fn confined_error(msg: String) -> object_store::Error {
+    object_store::Error::Generic { store: "LocalFileSystem", source: msg.into() }
+}
+
+impl ConfinedLocal {
+    fn check(&self, location: &Path) -> object_store::Result<()> {
+        let path = self.inner.path_to_filesystem(location)?;
+        inside(&self.root, &path).map_err(confined_error)
+    }
+}
+
+/// Whether `path` stays inside `root`: `Err` names the first symlink on the way that resolves outside.
+/// Missing paths pass (reading them reports that), as do dangling links.
+fn inside(root: &std::path::Path, path: &std::path::Path) -> Result<(), String> {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return Err(format!("{} is outside the export folder {}", path.display(), root.display()));
+    };
+    let Ok(real_root) = std::fs::canonicalize(root) else { return Ok(()) };
+    let mut at = root.to_path_buf();
+    for part in rel.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                if std::fs::canonicalize(&at).is_ok_and(|real| !real.starts_with(&real_root)) {
+                    return Err(format!(
+                        "symlink {} leads out of the export folder {} (--cur.follow-symlinks allows it)",
+                        at.display(),
+                        root.display()
+                    ));
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ObjectStore for ConfinedLocal {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.check(location)?;
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.check(location)?;
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        self.check(location)?;
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
+        self.check(location)?;
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        use futures::StreamExt;
+        let (root, paths) = (self.root.clone(), self.inner.clone());
+        self.inner
+            .list(prefix)
+            .map(move |meta| {
+                let meta = meta?;
+                let path = paths.path_to_filesystem(&meta.location)?;
+                inside(&root, &path).map_err(confined_error)?;
+                Ok(meta)
+            })
+            .boxed()
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        let listed = self.inner.list_with_delimiter(prefix).await?;
+        for location in listed.common_prefixes.iter().chain(listed.objects.iter().map(|o| &o.location)) {
+            self.check(location)?;
+        }
+        Ok(listed)
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
+        self.check(from)?;
+        self.check(to)?;
+        self.inner.copy_opts(from, to, options).await
     }
 }
 

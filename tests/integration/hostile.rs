@@ -158,3 +158,49 @@ fn hostile_names_stay_bounded_valid_label_values() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("line 2"), "{log}");
 }
+
+/// The first data file of a partition.
+fn first_parquet(partition: &Path) -> PathBuf {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(partition)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    files.sort();
+    files.remove(0)
+}
+
+#[test]
+fn symlinks_out_of_the_export_are_refused_unless_followed() {
+    // A data file swapped for a link to a file outside the export.
+    let export = small_export();
+    let outside = tempfile::tempdir().unwrap();
+    let file = first_parquet(&export.partition("2026-10"));
+    let moved = outside.path().join("elsewhere.parquet");
+    std::fs::copy(&file, &moved).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    std::os::unix::fs::symlink(&moved, &file).unwrap();
+    let cur = export.path().to_str().unwrap();
+    let err = fails(&["--once", "--cur.path", cur, "--billing-period", "2026-10"], &[]);
+    assert!(err.contains(file.to_str().unwrap()) && err.contains("--cur.follow-symlinks"), "{err}");
+    let followed = once(&["--cur.path", cur, "--billing-period", "2026-10", "--cur.follow-symlinks"], &[]);
+    assert!(followed.contains("kiro_credits_used{"));
+    // A link that stays inside the export is fine.
+    let inside = export.path().join("inside.parquet");
+    std::fs::copy(&moved, &inside).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    std::os::unix::fs::symlink(&inside, &file).unwrap();
+    assert!(once(&["--cur.path", cur, "--billing-period", "2026-10"], &[]).contains("kiro_credits_used{"));
+
+    // A whole partition folder that is a link out of the export.
+    let export = small_export();
+    let partition = export.partition("2026-10");
+    let moved = outside.path().join("partition");
+    std::fs::rename(&partition, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &partition).unwrap();
+    let cur = export.path().to_str().unwrap();
+    let err = fails(&["--once", "--cur.path", cur, "--billing-period", "2026-10"], &[]);
+    assert!(err.contains(partition.to_str().unwrap()) && err.contains("--cur.follow-symlinks"), "{err}");
+    let env = [("KIRO_EXPORTER_CUR_FOLLOW_SYMLINKS", "true")];
+    assert!(once(&["--cur.path", cur, "--billing-period", "2026-10"], &env).contains("kiro_credits_used{"));
+}

@@ -150,3 +150,34 @@ fn the_binary_stops_on_sigterm() {
     let v: serde_json::Value = serde_json::from_str(first).unwrap_or_else(|e| panic!("json log line {first:?}: {e}"));
     assert_eq!(v["level"], "INFO");
 }
+
+/// Whether the server closed `s` within `within` (EOF or a reset; a read timeout means still open).
+fn closed_within(s: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    }
+}
+
+#[test]
+fn idle_connections_cannot_starve_scrapes() {
+    let export = small_export();
+    let d = Daemon::start(&["--cur.path", export.path().to_str().unwrap(), "--web.max-connections", "4"]);
+    wait_for("ready", || http_get(&d.addr, "/-/ready", &[]).0 == 200);
+    // 20 sockets that never send a byte: the limit is 4, so the oldest idle ones are closed for newer ones.
+    let mut idle: Vec<std::net::TcpStream> = (0..20).map(|_| std::net::TcpStream::connect(&d.addr).unwrap()).collect();
+    let started = Instant::now();
+    let (status, _, body) = http_get(&d.addr, "/metrics", &[]);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("kiro_credits_used{"));
+    assert!(started.elapsed() < Duration::from_secs(2), "a scrape waited {:?}", started.elapsed());
+    // The excess idle sockets were closed promptly (well before the 10 s header timeout).
+    let closed = idle.iter_mut().map(|s| closed_within(s, Duration::from_millis(300))).filter(|c| *c).count();
+    assert!(closed >= 16, "{closed} of 20 idle connections closed; at most 4 may stay open");
+    // Still answering after the churn.
+    assert_eq!(http_get(&d.addr, "/-/healthy", &[]).0, 200);
+}

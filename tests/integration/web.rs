@@ -227,3 +227,125 @@ fn tls_and_mutual_tls() {
     let (_, stranger_chain, stranger_key) = pki(other.path());
     assert!(tls_get(&s.addr, "/metrics", &ca, Some((stranger_chain, stranger_key))).is_err());
 }
+
+/// A reload counter of the running daemon (`kiro_exporter_web_config_reloads_total{result}`) in a scrape
+/// (a raw response is fine: the sample is looked for by line).
+fn reloads(text: &str, result: &str) -> f64 {
+    let prefix = format!("kiro_exporter_web_config_reloads_total{{result=\"{result}\"}} ");
+    let line = text.lines().find_map(|l| l.strip_prefix(&prefix));
+    line.unwrap_or_else(|| panic!("no {prefix}in {text}")).trim().parse().unwrap()
+}
+
+/// Rewrites the web config (after a pause, so its modification time moves).
+fn rewrite(web: &Path, text: &str) {
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(web, text).unwrap();
+}
+
+#[test]
+fn a_reload_that_would_drop_tls_or_client_certificates_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, client_chain, client_key) = pki(dir.path());
+    let web = dir.path().join("web.yml");
+    let mtls = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n";
+    std::fs::write(&web, mtls).unwrap();
+    let s = Server::start(&["--web.config.file", web.to_str().unwrap()]);
+    let with_cert = |path| tls_get(&s.addr, path, &ca, Some((client_chain.clone(), client_key.clone_key())));
+    wait_ready(|| with_cert("/-/ready").is_ok_and(|(st, _)| st == 200));
+    let plain_has_data = || {
+        std::panic::catch_unwind(|| http_get(&s.addr, "/metrics", &[]))
+            .is_ok_and(|(status, _, body)| status == 200 || String::from_utf8_lossy(&body).contains("kiro_"))
+    };
+
+    // Emptied in place (`: > web.yml`, or a config tool's non-atomic rewrite): still TLS with client
+    // certificates, never plain HTTP.
+    rewrite(&web, "");
+    assert!(!plain_has_data(), "an emptied web config must not turn the port into plain HTTP");
+    assert!(tls_get(&s.addr, "/metrics", &ca, None).is_err(), "still no connection without a certificate");
+    assert!(with_cert("/metrics").unwrap().1.contains("kiro_credits_used{"));
+    // Weaker client certificate checks: refused too.
+    for weaker in [
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+        "http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+    ] {
+        rewrite(&web, weaker);
+        assert!(tls_get(&s.addr, "/metrics", &ca, None).is_err(), "{weaker}");
+        assert!(!plain_has_data(), "{weaker}");
+    }
+    let (_, text) = with_cert("/metrics").unwrap();
+    assert_eq!(reloads(&text, "refused"), 4.0, "{text}");
+    assert_eq!(reloads(&text, "success"), 0.0);
+    // A change that keeps the checks applies (here: a header).
+    rewrite(&web, &format!("{mtls}http_server_config:\n  headers:\n    X-Frame-Options: deny\n"));
+    let (_, text) = with_cert("/metrics").unwrap();
+    assert!(text.to_ascii_lowercase().contains("x-frame-options: deny"), "{text}");
+    assert_eq!(reloads(&text, "success"), 1.0, "{text}");
+    drop(s);
+
+    // Only a restart applies the weaker file.
+    rewrite(&web, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n");
+    let s = Server::start(&["--web.config.file", web.to_str().unwrap()]);
+    wait_ready(|| tls_get(&s.addr, "/-/ready", &ca, None).is_ok_and(|(st, _)| st == 200));
+}
+
+#[test]
+fn a_reload_that_would_remove_every_user_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, format!("basic_auth_users:\n  prometheus: {hash}\n")).unwrap();
+    let s = Server::start(&["--web.config.file", web.to_str().unwrap()]);
+    let good = basic("prometheus", "s3cret");
+    wait_ready(|| http_get(&s.addr, "/-/ready", &[("Authorization", &good)]).0 == 200);
+
+    for emptied in ["", "basic_auth_users: {}\n", "basic_auth_users:\n", "# nothing\n"] {
+        rewrite(&web, emptied);
+        let (status, _, body) = http_get(&s.addr, "/metrics", &[]);
+        assert_eq!(status, 401, "{emptied:?}");
+        assert!(!String::from_utf8_lossy(&body).contains("kiro_"), "{emptied:?}");
+        assert_eq!(http_get(&s.addr, "/metrics", &[("Authorization", &good)]).0, 200, "the old user still works");
+    }
+    // An invalid file fails closed and is counted; fixing it applies.
+    rewrite(&web, "basic_auth_users: [\n");
+    assert!(std::panic::catch_unwind(|| http_get(&s.addr, "/metrics", &[("Authorization", &good)])).is_err());
+    let hash2 = bcrypt::hash("other", 4).unwrap();
+    rewrite(&web, &format!("basic_auth_users:\n  grafana: {hash2}\n"));
+    let (status, _, body) = http_get(&s.addr, "/metrics", &[("Authorization", &basic("grafana", "other"))]);
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    assert_eq!(reloads(&text, "refused"), 4.0, "{text}");
+    assert_eq!(reloads(&text, "invalid"), 1.0, "{text}");
+    assert_eq!(reloads(&text, "success"), 1.0, "{text}");
+    assert_eq!(http_get(&s.addr, "/metrics", &[("Authorization", &good)]).0, 401, "the replaced user is gone");
+    drop(s);
+
+    // A restart applies an emptied file.
+    rewrite(&web, "");
+    let s = Server::start(&["--web.config.file", web.to_str().unwrap()]);
+    wait_ready(|| http_get(&s.addr, "/-/ready", &[]).0 == 200);
+}
+
+/// A well-formed bcrypt hash of cost `cost` without paying for it: a cheap hash with its cost field
+/// raised (it matches no password, but checking one against it costs `cost`).
+fn costly_hash(cost: u32) -> String {
+    let cheap = bcrypt::hash("x", 4).unwrap();
+    cheap.replacen("$04$", &format!("${cost:02}$"), 1)
+}
+
+#[test]
+fn a_reload_does_not_stall_new_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, format!("basic_auth_users:\n  prometheus: {}\n", bcrypt::hash("s3cret", 4).unwrap())).unwrap();
+    let s = Server::start(&["--web.config.file", web.to_str().unwrap(), "--web.health-without-auth"]);
+    wait_ready(|| http_get(&s.addr, "/-/healthy", &[]).0 == 200);
+    // Three users with cost-12 hashes: checking each costs about a second in a debug build.
+    let users: String = ["a", "b", "c"].iter().map(|u| format!("  {u}: {}\n", costly_hash(12))).collect();
+    rewrite(&web, &format!("basic_auth_users:\n{users}"));
+    let started = Instant::now();
+    assert_eq!(http_get(&s.addr, "/-/healthy", &[]).0, 200);
+    assert_eq!(http_get(&s.addr, "/metrics", &[]).0, 401, "the new users apply");
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1500), "a reload stalled new connections for {took:?}");
+}

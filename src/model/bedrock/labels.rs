@@ -16,6 +16,23 @@ pub const FIXED_LABELS: &[&str] = &[
     "token_type",
 ];
 
+/// Label names with a meaning of their own in Prometheus: `le` (histogram buckets) and `quantile`
+/// (summaries); a series carrying them is misread by PromQL and flagged by promtool.
+pub const PROMETHEUS_RESERVED_LABELS: &[&str] = &["le", "quantile"];
+
+/// Why a tag label may not be called `label`, if it may not.
+fn reserved(label: &str) -> Option<&'static str> {
+    if label.starts_with("__") {
+        Some("names starting with __ are Prometheus' own")
+    } else if PROMETHEUS_RESERVED_LABELS.contains(&label) {
+        Some("Prometheus gives it a meaning of its own")
+    } else if FIXED_LABELS.contains(&label) {
+        Some("already a label of the Bedrock series")
+    } else {
+        None
+    }
+}
+
 /// A label filled from a principal tag (`--bedrock.tag-label LABEL=TAG_KEY`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagLabel {
@@ -55,11 +72,11 @@ impl std::str::FromStr for TagLabel {
     fn from_str(s: &str) -> Result<Self, String> {
         let (label, key) = s.split_once('=').ok_or_else(|| format!("{s:?} is not LABEL=TAG_KEY"))?;
         let label = sanitise_label_name(label);
-        if label.is_empty() || label.starts_with("__") {
-            return Err(format!("{s:?}: the label name must not be empty or start with __"));
+        if label.is_empty() {
+            return Err(format!("{s:?}: the label name is empty"));
         }
-        if FIXED_LABELS.contains(&label.as_str()) {
-            return Err(format!("{s:?}: {label} is already a label of the Bedrock series"));
+        if let Some(why) = reserved(&label) {
+            return Err(format!("{s:?}: the label name {label} is reserved ({why})"));
         }
         let key = key.trim();
         valid_tag_key(key)?;
@@ -106,5 +123,28 @@ mod tests {
         for bad in ["", "a'b", "a\\b", "a\nb", "a;b", &"k".repeat(129)] {
             assert!(valid_tag_key(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn reserved_label_names_are_refused_by_name() {
+        for (arg, name) in [
+            ("le=iamPrincipal/le", "le"),
+            ("quantile=iamPrincipal/q", "quantile"),
+            ("__name__=iamPrincipal/x", "__name__"),
+            ("__meta=iamPrincipal/x", "__meta"),
+            ("user=iamPrincipal/user", "user"),
+            ("model=iamPrincipal/model", "model"),
+            ("principal=iamPrincipal/p", "principal"),
+        ] {
+            let e = arg.parse::<TagLabel>().unwrap_err();
+            assert!(e.contains(&format!("label name {name} is reserved")), "{arg}: {e}");
+            let e = tag_labels(&[arg.to_owned()]).unwrap_err();
+            assert!(e.contains(name), "{arg}: {e}");
+        }
+        // After sanitising too: `l-e` is not `le`, but ` le ` is.
+        assert!(" le =iamPrincipal/le".parse::<TagLabel>().unwrap_err().contains("le is reserved"));
+        assert!("=iamPrincipal/x".parse::<TagLabel>().unwrap_err().contains("empty"));
+        assert_eq!("level=iamPrincipal/le".parse::<TagLabel>().unwrap().label, "level");
+        assert_eq!("team=iamPrincipal/squad".parse::<TagLabel>().unwrap().label, "team");
     }
 }
