@@ -17,19 +17,25 @@ fn main() {
         .filter(|r| !r.trim().is_empty())
         .or_else(|| output("git", &["rev-parse", "--short=12", "HEAD"]))
         .unwrap_or_else(|| "unknown".to_owned());
-    // A new commit or checkout changes HEAD or the ref it names: stamp again then.
-    if let Some(dir) = output("git", &["rev-parse", "--git-dir"]) {
-        println!("cargo:rerun-if-changed={dir}/HEAD");
-        if let Some(reference) = output("git", &["symbolic-ref", "-q", "HEAD"]) {
-            println!("cargo:rerun-if-changed={dir}/{reference}");
+    // A new commit or checkout changes HEAD or the ref it names: stamp again then. Only files that exist
+    // are watched (cargo treats a missing one as always changed, which would rebuild the crate every time).
+    let watch = |path: String| {
+        if std::path::Path::new(&path).exists() {
+            println!("cargo:rerun-if-changed={path}");
         }
-        if let Some(common) = output("git", &["rev-parse", "--git-common-dir"]) {
-            if let Some(reference) = output("git", &["symbolic-ref", "-q", "HEAD"]) {
-                println!("cargo:rerun-if-changed={common}/{reference}");
-            }
-            println!("cargo:rerun-if-changed={common}/packed-refs");
+    };
+    let reference = output("git", &["symbolic-ref", "-q", "HEAD"]);
+    for dir in [output("git", &["rev-parse", "--git-dir"]), output("git", &["rev-parse", "--git-common-dir"])]
+        .into_iter()
+        .flatten()
+    {
+        watch(format!("{dir}/HEAD"));
+        watch(format!("{dir}/packed-refs"));
+        if let Some(r) = &reference {
+            watch(format!("{dir}/{r}"));
         }
     }
+    println!("cargo:rerun-if-changed=build.rs");
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
     let rustversion = output(&rustc, &["--version"])
         .and_then(|v| v.split_whitespace().nth(1).map(str::to_owned))

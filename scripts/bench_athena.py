@@ -16,7 +16,7 @@ out = subprocess.run([binary, "--once", "--log.level", "warn", "--athena.databas
                       "--athena.output-location", "s3://results/", "--athena.export-path", "s3://cur/exp",
                       "--billing-period", "2026-10"], capture_output=True, text=True, check=True).stdout
 metric = lambda name: sum(float(l.rsplit(" ", 1)[1]) for l in out.splitlines() if l.startswith(name))
-print(f"exporter: {metric('kiro_exporter_athena_queries_total'):.0f} queries per refresh (one per aggregate), "
+print(f"exporter: {metric('kiro_exporter_athena_queries_total'):.0f} queries per refresh (one for both aggregates), "
       f"{metric('kiro_exporter_athena_data_scanned_bytes_total'):.0f} bytes scanned, "
       f"{metric('kiro_credits_used{'):.2f} credits over {sum(1 for l in out.splitlines() if l.startswith('kiro_credits_used{'))} licences")
 

@@ -7,8 +7,9 @@
 //! published snapshot into its exposition once, and **http** serves it. **refresh** does the reading of one
 //! refresh, **app** the wiring and the loops.
 //!
-//! Imports point down these layers only (lowest first; a module imports from layers below its own, and
-//! the modules of one layer import each other without a circle; `tests/integration/layers.rs` checks it):
+//! Imports point down these layers only (lowest first): a module imports only from layers below its own
+//! (the modules of one layer do not import each other), and the submodules of one module import each
+//! other without a circle. `tests/integration/layers.rs` checks both on the source.
 //!
 //! 1. [`error`] (error chains, boxed SDK errors), [`exposition`] (the text formats, gzip, the
 //!    [`exposition::Families`] trait every live component renders through), [`shutdown`] (signals).

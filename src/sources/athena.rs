@@ -388,6 +388,7 @@ impl CurSource for AthenaSource {
     /// One Athena query for all the aggregates (Athena bills at least 10 MB and schedules per query): the
     /// texts joined by `UNION ALL`, the result split by aggregate again.
     async fn query(&self, inputs: &PeriodInputs, queries: &[Query<'_>]) -> Result<Vec<QueryOutput>, SourceError> {
+        let Some(first) = queries.first() else { return Ok(Vec::new()) };
         let mut parts = Vec::with_capacity(queries.len());
         let mut absent = Vec::with_capacity(queries.len());
         for query in queries {
@@ -397,7 +398,7 @@ impl CurSource for AthenaSource {
         }
         let [(_, only)] = parts.as_slice() else {
             let names: Vec<&'static str> = parts.iter().map(|(n, _)| *n).collect();
-            let out = self.run(queries[0].aggregate, null_safe_map_lookups(&union_all(&parts))).await?;
+            let out = self.run(first.aggregate, null_safe_map_lookups(&union_all(&parts))).await?;
             let tables = split_union(out.table, &names)?;
             return Ok(tables
                 .into_iter()
@@ -412,7 +413,7 @@ impl CurSource for AthenaSource {
                 })
                 .collect());
         };
-        let out = self.run(queries[0].aggregate, null_safe_map_lookups(only)).await?;
+        let out = self.run(first.aggregate, null_safe_map_lookups(only)).await?;
         Ok(vec![QueryOutput { absent_columns: absent.pop().unwrap_or_default(), ..out }])
     }
 }

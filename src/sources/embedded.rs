@@ -14,9 +14,11 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::lit;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt as _;
 
 use super::export::{self, DataFile, Delivery};
 use super::store::Rooted;
@@ -92,11 +94,22 @@ impl EmbeddedSource {
             }
             let df = ctx.sql(&scan_sql(queries, schema)).await.map_err(err)?;
             let rows_schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await.map_err(err)?;
-            MemTable::try_new(rows_schema, vec![batches]).map_err(err)
+            // The rows of interest are held until every aggregate ran over them: they count against
+            // --query.memory-limit like the engine's own state, so a bill too big for it fails the refresh
+            // with a clear error instead of the process running out of memory.
+            let reservation = MemoryConsumer::new("kiro-exporter rows of interest").register(&self.runtime.memory_pool);
+            let mut stream = df.execute_stream().await.map_err(err)?;
+            let mut batches = Vec::new();
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(err)?;
+                reservation.try_grow(batch.get_array_memory_size()).map_err(err)?;
+                batches.push(batch);
+            }
+            Ok::<_, String>((MemTable::try_new(rows_schema, vec![batches]).map_err(err)?, reservation))
         }
         .await
         .map_err(|e| (scan_name, e))?;
+        let (scanned, _reservation) = scanned;
         // The export's partition column, as Athena sees it, so the SQL text is the same on both engines.
         let rows = ctx
             .read_table(Arc::new(scanned))

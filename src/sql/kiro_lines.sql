@@ -1,10 +1,14 @@
 -- kiro_lines: Kiro line items of one billing period, grouped per licence and billing dimension.
 --
--- Portable subset: runs unchanged on Athena (Trino), DuckDB and DataFusion. Only {{table}} and
--- {{period}} are substituted (the period is validated as YYYY-MM, the table reference is quoted).
--- Amounts are summed as DECIMAL so both engines return the same exact figures; the rules (plan, credits,
--- costs, projections) are applied by the exporter's model, not here. Credits rows are kept per usage day
--- (for the month-end projection); other rows are not split by day.
+-- Portable subset: runs on Athena (Trino), DuckDB and DataFusion. Only {{table}} and {{period}} are
+-- substituted (the period is validated as YYYY-MM, the table reference is quoted); the Athena engine also
+-- guards each map lookup (Trino fails on a missing key) and runs this text and bedrock_lines.sql as one
+-- UNION ALL query; the embedded engine runs both over one scan of the rows either selects (the condition
+-- after the period line is this text's row filter). Amounts are summed as DECIMAL so both engines return
+-- the same exact figures; the rules (plan, credits, costs on the configured basis, projections) are
+-- applied by the exporter's model, not here. Credits rows are kept per usage day (for the month-end
+-- projection); other rows are not split by day. The net cost falls back per line to the unblended cost
+-- (the net column exists only for accounts with discounts); the currency is checked by the model.
 SELECT
   line_item_usage_account_id AS account_id,
   line_item_resource_id AS resource_id,

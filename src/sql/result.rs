@@ -199,8 +199,11 @@ pub fn check_kiro_lines(lines: &[KiroLine]) -> Result<(), ResultError> {
                 ),
             });
         }
-        for (column, v) in [("line_item_usage_amount", l.usage_amount), ("line_item_unblended_cost", l.unblended_cost)]
-        {
+        for (column, v) in [
+            ("line_item_usage_amount", l.usage_amount),
+            ("line_item_unblended_cost", l.unblended_cost),
+            ("line_item_net_unblended_cost", l.net_unblended_cost),
+        ] {
             if v.abs() > absurd {
                 return Err(ResultError {
                     aggregate: KIRO_LINES.name,
@@ -216,8 +219,11 @@ pub fn check_kiro_lines(lines: &[KiroLine]) -> Result<(), ResultError> {
 pub fn check_bedrock_lines(lines: &[BedrockLine]) -> Result<(), ResultError> {
     let absurd = Decimal::from(ABSURD);
     for l in lines {
-        for (column, v) in [("line_item_usage_amount", l.usage_amount), ("line_item_unblended_cost", l.unblended_cost)]
-        {
+        for (column, v) in [
+            ("line_item_usage_amount", l.usage_amount),
+            ("line_item_unblended_cost", l.unblended_cost),
+            ("line_item_net_unblended_cost", l.net_unblended_cost),
+        ] {
             if v.abs() > absurd {
                 return Err(ResultError {
                     aggregate: BEDROCK_LINES.name,
@@ -261,6 +267,10 @@ mod tests {
         assert!(check_kiro_lines(&[big]).unwrap_err().to_string().contains("line_item_unblended_cost: absurd value"));
         let b = BedrockLine { usage_amount: Decimal::from(ABSURD) * Decimal::from(2), ..BedrockLine::default() };
         assert!(check_bedrock_lines(&[b]).is_err());
+        // The net cost (the default basis) is checked like the unblended one.
+        let net =
+            BedrockLine { net_unblended_cost: Decimal::from(ABSURD) * Decimal::from(3), ..BedrockLine::default() };
+        assert!(check_bedrock_lines(&[net]).unwrap_err().to_string().contains("line_item_net_unblended_cost: absurd"));
     }
 
     #[test]
