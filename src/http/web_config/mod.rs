@@ -31,17 +31,14 @@
 //! bcrypt each time; at most one bcrypt check runs at a time per user (as in the toolkit), so clients
 //! sending distinct wrong passwords take turns instead of keeping every core busy.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use base64::Engine;
 use http::{HeaderName, HeaderValue};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -114,72 +111,13 @@ impl std::fmt::Debug for WebConfig {
     }
 }
 
-/// Most pairs remembered per outcome; past it that set starts again (failures never evict successes).
-const CACHED_PAIRS: usize = 1024;
+mod auth;
+mod tls;
+mod watcher;
 
-/// The bcrypt side of basic auth: cached outcomes and one turn at a time per user.
-#[derive(Default)]
-struct PasswordChecks {
-    /// Digests of (user, password, hash) that matched, and that did not.
-    good: Mutex<HashSet<[u8; 32]>>,
-    bad: Mutex<HashSet<[u8; 32]>>,
-    /// One lock per hash checked against (a user's, or the dummy one for unknown users).
-    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// bcrypt checks running now, and the most seen at once (for the tests).
-    running: AtomicUsize,
-    most_running: AtomicUsize,
-}
-
-impl PasswordChecks {
-    fn cached(&self, key: &[u8; 32]) -> Option<bool> {
-        if self.good.lock().unwrap_or_else(|e| e.into_inner()).contains(key) {
-            return Some(true);
-        }
-        self.bad.lock().unwrap_or_else(|e| e.into_inner()).contains(key).then_some(false)
-    }
-
-    fn remember(&self, key: [u8; 32], ok: bool) {
-        let set = if ok { &self.good } else { &self.bad };
-        let mut set = set.lock().unwrap_or_else(|e| e.into_inner());
-        if set.len() >= CACHED_PAIRS {
-            set.clear();
-        }
-        set.insert(key);
-    }
-
-    fn turn(&self, hash: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.turns.lock().unwrap_or_else(|e| e.into_inner()).entry(hash.to_owned()).or_default().clone()
-    }
-
-    /// Forgets the turns of hashes no longer configured (after a reload).
-    fn keep_turns_of(&self, users: &BTreeMap<String, String>) {
-        self.turns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|hash, _| hash == DUMMY_HASH || users.values().any(|h| h == hash));
-    }
-
-    /// bcrypt, counted.
-    fn verify(&self, password: &str, hash: &str) -> bool {
-        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most_running.fetch_max(now, Ordering::SeqCst);
-        let ok = bcrypt::verify(password, hash).unwrap_or(false);
-        self.running.fetch_sub(1, Ordering::SeqCst);
-        ok
-    }
-}
-
-/// Whether `hash` is a bcrypt hash bcrypt can check, without paying its cost: its form, cost range and
-/// salt are checked by verifying against the same salt at the lowest cost.
-fn valid_bcrypt(hash: &str) -> bool {
-    let Ok(parts) = hash.parse::<bcrypt::HashParts>() else { return false };
-    let Some(salt_and_hash) = hash.rsplit('$').next() else { return false };
-    (4..=31).contains(&parts.get_cost()) && bcrypt::verify("", &format!("$2b$04${salt_and_hash}")).is_ok()
-}
-
-/// A well-formed bcrypt hash that matches no password anyone would send: unknown users are checked against
-/// it so that a wrong user name takes as long as a wrong password.
-const DUMMY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+use auth::{DUMMY_HASH, PasswordChecks, valid_bcrypt};
+use tls::{read_pem_file, tls_config};
+pub use watcher::WebConfigWatcher;
 
 /// Headers the file may not set: the exporter owns them.
 const RESERVED_HEADERS: &[&str] = &[
@@ -347,255 +285,6 @@ fn version(path: &Path, field: &str, v: &str) -> Result<u8, String> {
             Err(err(path, format!("tls_server_config.{field}: {v} is not supported (TLS12 or TLS13)")))
         }
         _ => Err(err(path, format!("tls_server_config.{field}: {v:?} is not TLS12 or TLS13"))),
-    }
-}
-
-/// Certificates and keys are small: a file named by mistake (a device, a log) is not read past this.
-const MAX_PEM_FILE_BYTES: u64 = 1 << 20;
-
-fn read_pem_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    std::fs::File::open(path)?.take(MAX_PEM_FILE_BYTES + 1).read_to_end(&mut out)?;
-    if out.len() as u64 > MAX_PEM_FILE_BYTES {
-        return Err(std::io::Error::other(format!("larger than {MAX_PEM_FILE_BYTES} bytes")));
-    }
-    Ok(out)
-}
-
-fn tls_config(
-    path: &Path,
-    base: &Path,
-    t: TlsFile,
-    read: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
-) -> Result<(rustls::ServerConfig, TlsStrength), String> {
-    let (Some(cert), Some(key)) = (&t.cert_file, &t.key_file) else {
-        return Err(err(path, "tls_server_config needs cert_file and key_file"));
-    };
-    let (cert, key) = (base.join(cert), base.join(key));
-    let cert_pem = read(&cert).map_err(|e| err(path, format!("cert_file {}: {e}", cert.display())))?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(path, format!("cert_file {}: {e}", cert.display())))?;
-    if certs.is_empty() {
-        return Err(err(path, format!("cert_file {}: no certificate", cert.display())));
-    }
-    let key_pem = read(&key).map_err(|e| err(path, format!("key_file {}: {e}", key.display())))?;
-    let key =
-        PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| err(path, format!("key_file {}: {e}", key.display())))?;
-
-    let min = version(path, "min_version", t.min_version.as_deref().unwrap_or("TLS12"))?;
-    let max = version(path, "max_version", t.max_version.as_deref().unwrap_or("TLS13"))?;
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> =
-        [(2, &rustls::version::TLS12), (3, &rustls::version::TLS13)]
-            .into_iter()
-            .filter(|(rank, _)| (min..=max).contains(rank))
-            .map(|(_, v)| v)
-            .collect();
-    if versions.is_empty() {
-        return Err(err(path, "tls_server_config: min_version is above max_version"));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&versions)
-        .map_err(|e| err(path, e))?;
-
-    let auth = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
-    let client_auth = match auth {
-        "VerifyClientCertIfGiven" => ClientAuth::VerifyClientCertIfGiven,
-        "RequireAndVerifyClientCert" => ClientAuth::RequireAndVerifyClientCert,
-        _ => ClientAuth::NoClientCert,
-    };
-    let builder = match auth {
-        "NoClientCert" => builder.with_no_client_auth(),
-        "RequireAndVerifyClientCert" | "VerifyClientCertIfGiven" => {
-            let Some(ca) = &t.client_ca_file else {
-                return Err(err(path, format!("client_auth_type {auth} needs client_ca_file")));
-            };
-            let ca = base.join(ca);
-            let mut roots = rustls::RootCertStore::empty();
-            let ca_pem = read(&ca).map_err(|e| err(path, format!("client_ca_file {}: {e}", ca.display())))?;
-            let cas = CertificateDer::pem_slice_iter(&ca_pem)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| err(path, format!("client_ca_file {}: {e}", ca.display())))?;
-            for c in cas {
-                roots.add(c).map_err(|e| err(path, format!("client_ca_file {}: {e}", ca.display())))?;
-            }
-            if roots.is_empty() {
-                return Err(err(path, format!("client_ca_file {}: no certificate", ca.display())));
-            }
-            let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-            if auth == "VerifyClientCertIfGiven" {
-                verifier = verifier.allow_unauthenticated();
-            }
-            builder.with_client_cert_verifier(verifier.build().map_err(|e| err(path, e))?)
-        }
-        "RequestClientCert" | "RequireAnyClientCert" => {
-            return Err(err(
-                path,
-                format!(
-                    "client_auth_type {auth} accepts unverified certificates and is not supported: use RequireAndVerifyClientCert"
-                ),
-            ));
-        }
-        other => return Err(err(path, format!("client_auth_type {other:?} is not a known value"))),
-    };
-    let mut config =
-        builder.with_single_cert(certs, key).map_err(|e| err(path, format!("certificate and key: {e}")))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok((config, TlsStrength { min_version: min, client_auth }))
-}
-
-/// What identifies a version of the file (and the files it names) without reading them.
-fn stamp(paths: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
-    paths
-        .iter()
-        .map(|p| std::fs::metadata(p).ok().map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len())))
-        .collect()
-}
-
-/// How a reload ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reload {
-    /// Applied.
-    Success,
-    /// Valid but weaker than the config in force: not applied.
-    Refused,
-    /// Invalid: connections are refused until it is fixed.
-    Invalid,
-}
-
-const RELOAD_RESULTS: [(Reload, &str); 3] =
-    [(Reload::Success, "success"), (Reload::Refused, "refused"), (Reload::Invalid, "invalid")];
-
-/// The web configuration as of now: re-read when the file (or a certificate or key it names) changes.
-pub struct WebConfigWatcher {
-    path: PathBuf,
-    /// An async lock: connections that arrive during a reload wait for it without holding a worker.
-    state: tokio::sync::Mutex<Watched>,
-    /// Whether the config loaded at startup serves TLS.
-    started_with_tls: bool,
-    /// Reloads by result, in the order of [`RELOAD_RESULTS`].
-    reloads: [AtomicU64; 3],
-}
-
-struct Watched {
-    stamp: Vec<Option<(SystemTime, u64)>>,
-    /// The file plus the certificate, key and CA files it names (their changes apply too).
-    watched: Vec<PathBuf>,
-    /// The config in force: the startup one, or the last reload that did not weaken it.
-    active: Arc<WebConfig>,
-    /// Why the file is invalid, while it is (connections are refused).
-    invalid: Option<String>,
-}
-
-fn named_files(path: &Path) -> Vec<PathBuf> {
-    let mut out = vec![path.to_path_buf()];
-    let base = path.parent().unwrap_or(Path::new("."));
-    if let Ok(text) = std::fs::read_to_string(path)
-        && let Ok(file) = serde_norway::from_str::<FileConfig>(&text)
-        && let Some(t) = file.tls_server_config
-    {
-        out.extend([t.cert_file, t.key_file, t.client_ca_file].into_iter().flatten().map(|p| base.join(p)));
-    }
-    out
-}
-
-impl WebConfigWatcher {
-    /// Loads the file; an invalid one is an error (at startup).
-    pub fn new(path: &Path) -> Result<Self, String> {
-        let config = WebConfig::load(path)?;
-        let watched = named_files(path);
-        Ok(Self {
-            path: path.to_path_buf(),
-            started_with_tls: config.tls.is_some(),
-            state: tokio::sync::Mutex::new(Watched {
-                stamp: stamp(&watched),
-                watched,
-                active: Arc::new(config),
-                invalid: None,
-            }),
-            reloads: Default::default(),
-        })
-    }
-
-    /// Whether the config loaded at startup serves TLS (a running daemon never stops serving it).
-    pub fn serves_tls(&self) -> bool {
-        self.started_with_tls
-    }
-
-    /// The configuration for a new connection; `Err` while the file is invalid (fail closed). Looks at the
-    /// files' modification times and sizes; when they changed, reloads on the blocking pool and applies the
-    /// result unless it would weaken the config in force.
-    pub async fn current(&self) -> Result<Arc<WebConfig>, String> {
-        let mut s = self.state.lock().await;
-        // A few stat calls: cheap enough for every connection (the toolkit reads the whole file).
-        if stamp(&s.watched) != s.stamp {
-            let path = self.path.clone();
-            // The stamp before the read: a change during the read shows at the next connection.
-            let loaded = tokio::task::spawn_blocking(move || {
-                let watched = named_files(&path);
-                let stamp = stamp(&watched);
-                (watched, stamp, WebConfig::load(&path))
-            })
-            .await;
-            let result = match loaded {
-                Ok((watched, stamp, loaded)) => {
-                    s.watched = watched;
-                    s.stamp = stamp;
-                    self.apply(&mut s, loaded)
-                }
-                Err(e) => self.apply(&mut s, Err(err(&self.path, format!("reload failed: {e}")))),
-            };
-            if let Some(n) = RELOAD_RESULTS.iter().position(|(r, _)| *r == result) {
-                self.reloads[n].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        match &s.invalid {
-            Some(e) => Err(e.clone()),
-            None => Ok(s.active.clone()),
-        }
-    }
-
-    fn apply(&self, s: &mut Watched, loaded: Result<WebConfig, String>) -> Reload {
-        let file = self.path.display();
-        match loaded {
-            Err(e) => {
-                tracing::error!(error = %e, "web config is invalid; refusing connections until it is fixed");
-                s.invalid = Some(e);
-                Reload::Invalid
-            }
-            Ok(next) => {
-                s.invalid = None;
-                if let Some(why) = s.active.weakened_by(&next) {
-                    tracing::error!(
-                        file = %file,
-                        reason = %why,
-                        "web config reload refused: it would weaken the running config; keeping the previous one (a restart applies it)"
-                    );
-                    return Reload::Refused;
-                }
-                let next = WebConfig { checks: s.active.checks.clone(), ..next };
-                next.checks.keep_turns_of(&next.users);
-                tracing::info!(file = %file, config = ?next, "web config reloaded");
-                s.active = Arc::new(next);
-                Reload::Success
-            }
-        }
-    }
-}
-
-impl Families for WebConfigWatcher {
-    fn families(&self, _now: SystemTime) -> Vec<Family> {
-        let mut f = Family::new(
-            "kiro_exporter_web_config_reloads",
-            Kind::Counter,
-            "Reloads of --web.config.file by result: success (applied), refused (would drop TLS, weaken client-certificate checks or remove every basic-auth user: the previous config is kept until a restart), invalid (connections are refused until it is fixed).",
-        );
-        for (n, (_, label)) in RELOAD_RESULTS.iter().enumerate() {
-            f.push(vec![("result", (*label).to_owned())], self.reloads[n].load(Ordering::Relaxed) as f64);
-        }
-        vec![f]
     }
 }
 
