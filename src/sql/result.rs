@@ -55,8 +55,8 @@ impl<'a> Cols<'a> {
 /// Reads the rows of [`KIRO_LINES`].
 pub fn parse_kiro_lines(table: &Table) -> Result<Vec<KiroLine>, ResultError> {
     let c = Cols::new(KIRO_LINES.name, table);
-    let (net, currency) = (c.find("net_unblended_cost"), currency_columns(&c));
-    let (account, resource, region, region_code, usage_type, op, lit, day, amount, cost, end) = (
+    let costs = CostColumns::find(&c)?;
+    let (account, resource, region, region_code, usage_type, op, lit, day, amount, end) = (
         c.get("account_id")?,
         c.get("resource_id")?,
         c.get("product_region")?,
@@ -66,7 +66,6 @@ pub fn parse_kiro_lines(table: &Table) -> Result<Vec<KiroLine>, ResultError> {
         c.get("line_item_type")?,
         c.get("usage_date")?,
         c.get("usage_amount")?,
-        c.get("unblended_cost")?,
         c.get("last_usage_end")?,
     );
     let mut out = Vec::with_capacity(table.rows.len());
@@ -78,6 +77,7 @@ pub fn parse_kiro_lines(table: &Table) -> Result<Vec<KiroLine>, ResultError> {
                 Some(s) => parse_decimal(&s).map_err(|e| c.err(n + 1, name, e)),
             }
         };
+        let (unblended_cost, net_unblended_cost, currency) = costs.read(&text, &number)?;
         out.push(KiroLine {
             account_id: text(account).unwrap_or_default(),
             resource_id: text(resource),
@@ -87,13 +87,9 @@ pub fn parse_kiro_lines(table: &Table) -> Result<Vec<KiroLine>, ResultError> {
             operation: text(op),
             line_item_type: text(lit),
             usage_amount: number(amount, "usage_amount")?,
-            unblended_cost: number(cost, "unblended_cost")?,
-            // Without a net column in the result, the net cost is the unblended cost.
-            net_unblended_cost: match net {
-                Some(i) if text(i).is_some() => number(i, "net_unblended_cost")?,
-                _ => number(cost, "unblended_cost")?,
-            },
-            currency: currency_of(currency.0.and_then(text), currency.1.and_then(text)),
+            unblended_cost,
+            net_unblended_cost,
+            currency,
             usage_date: text(day)
                 .map(|s| parse_timestamp(&s).map_err(|e| c.err(n + 1, "usage_date", e)))
                 .transpose()?,
@@ -108,7 +104,7 @@ pub fn parse_kiro_lines(table: &Table) -> Result<Vec<KiroLine>, ResultError> {
 /// Reads the rows of [`BEDROCK_LINES`] rendered with `tag_count` tag keys.
 pub fn parse_bedrock_lines(table: &Table, tag_count: usize) -> Result<Vec<BedrockLine>, ResultError> {
     let c = Cols::new(BEDROCK_LINES.name, table);
-    let (account, region_code, region, principal, usage_type, model, name, unit, lit, amount, cost) = (
+    let (account, region_code, region, principal, usage_type, model, name, unit, lit, amount) = (
         c.get("account_id")?,
         c.get("product_region_code")?,
         c.get("product_region")?,
@@ -119,9 +115,8 @@ pub fn parse_bedrock_lines(table: &Table, tag_count: usize) -> Result<Vec<Bedroc
         c.get("pricing_unit")?,
         c.get("line_item_type")?,
         c.get("usage_amount")?,
-        c.get("unblended_cost")?,
     );
-    let (net, currency) = (c.find("net_unblended_cost"), currency_columns(&c));
+    let costs = CostColumns::find(&c)?;
     let tags = (0..tag_count).map(|i| c.get(&format!("tag_{i}"))).collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::with_capacity(table.rows.len());
     for (n, row) in table.rows.iter().enumerate() {
@@ -129,6 +124,7 @@ pub fn parse_bedrock_lines(table: &Table, tag_count: usize) -> Result<Vec<Bedroc
         let number = |i: usize, name: &str| -> Result<Decimal, ResultError> {
             text(i).map_or(Ok(Decimal::ZERO), |s| parse_decimal(&s).map_err(|e| c.err(n + 1, name, e)))
         };
+        let (unblended_cost, net_unblended_cost, currency) = costs.read(&text, &number)?;
         out.push(BedrockLine {
             account_id: text(account).unwrap_or_default(),
             product_region_code: text(region_code),
@@ -141,20 +137,43 @@ pub fn parse_bedrock_lines(table: &Table, tag_count: usize) -> Result<Vec<Bedroc
             line_item_type: text(lit),
             tags: tags.iter().map(|&i| text(i)).collect(),
             usage_amount: number(amount, "usage_amount")?,
-            unblended_cost: number(cost, "unblended_cost")?,
-            // Without a net column in the result, the net cost is the unblended cost.
-            net_unblended_cost: match net {
-                Some(i) if text(i).is_some() => number(i, "net_unblended_cost")?,
-                _ => number(cost, "unblended_cost")?,
-            },
-            currency: currency_of(currency.0.and_then(text), currency.1.and_then(text)),
+            unblended_cost,
+            net_unblended_cost,
+            currency,
         });
     }
     Ok(out)
 }
 
-fn currency_columns(c: &Cols<'_>) -> (Option<usize>, Option<usize>) {
-    (c.find("currency_min"), c.find("currency_max"))
+/// The cost columns both aggregates return: the unblended and net cost (the net one may be missing from an
+/// older text's result: then it is the unblended cost) and the currency range.
+struct CostColumns {
+    cost: usize,
+    net: Option<usize>,
+    currency: (Option<usize>, Option<usize>),
+}
+
+type Text<'a> = dyn Fn(usize) -> Option<String> + 'a;
+type Number<'a> = dyn Fn(usize, &str) -> Result<Decimal, ResultError> + 'a;
+
+impl CostColumns {
+    fn find(c: &Cols<'_>) -> Result<Self, ResultError> {
+        Ok(Self {
+            cost: c.get("unblended_cost")?,
+            net: c.find("net_unblended_cost"),
+            currency: (c.find("currency_min"), c.find("currency_max")),
+        })
+    }
+
+    /// (unblended cost, net cost, currency) of a row.
+    fn read(&self, text: &Text<'_>, number: &Number<'_>) -> Result<(Decimal, Decimal, Option<String>), ResultError> {
+        let unblended = number(self.cost, "unblended_cost")?;
+        let net = match self.net {
+            Some(i) if text(i).is_some() => number(i, "net_unblended_cost")?,
+            _ => unblended,
+        };
+        Ok((unblended, net, currency_of(self.currency.0.and_then(text), self.currency.1.and_then(text))))
+    }
 }
 
 /// A group's currency from the lowest and highest `line_item_currency_code` in it: the one that is not USD
