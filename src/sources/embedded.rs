@@ -68,6 +68,11 @@ impl EmbeddedSource {
         let parquet = &mut config.options_mut().execution.parquet;
         // Page indexes are of no use for these filters (product code and operation are not sorted).
         parquet.enable_page_index = false;
+        // Decode the filter's columns first and the others only for the rows it keeps (Kiro and Bedrock are
+        // a few percent of a bill). On the 2M-row benchmark month with the one-pass scan: 1.01 s and 1.41 s
+        // of CPU against 1.12 s and 1.53 s without (medians of 5), the same bytes read and peak memory.
+        parquet.pushdown_filters = true;
+        parquet.reorder_filters = true;
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
         let scanned = async {
             if files.is_empty() {
