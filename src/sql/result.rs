@@ -193,7 +193,6 @@ const ABSURD: i64 = 1_000_000_000_000;
 /// Refuses values no real bill has: negative credits used, and amounts beyond a trillion. The error names
 /// the column, the value and the licence, so the user can find the line item.
 pub fn check_kiro_lines(lines: &[KiroLine]) -> Result<(), ResultError> {
-    let absurd = Decimal::from(ABSURD);
     for l in lines {
         let who = || {
             format!(
@@ -218,42 +217,37 @@ pub fn check_kiro_lines(lines: &[KiroLine]) -> Result<(), ResultError> {
                 ),
             });
         }
-        for (column, v) in [
-            ("line_item_usage_amount", l.usage_amount),
-            ("line_item_unblended_cost", l.unblended_cost),
-            ("line_item_net_unblended_cost", l.net_unblended_cost),
-        ] {
-            if v.abs() > absurd {
-                return Err(ResultError {
-                    aggregate: KIRO_LINES.name,
-                    reason: format!("column {column}: absurd value {} for {}", v.normalize(), who()),
-                });
-            }
+        if let Some((column, v)) = absurd_amount(l.usage_amount, l.unblended_cost, l.net_unblended_cost) {
+            return Err(ResultError {
+                aggregate: KIRO_LINES.name,
+                reason: format!("column {column}: absurd value {} for {}", v.normalize(), who()),
+            });
         }
     }
     Ok(())
 }
 
+/// The first of a line's amounts beyond [`ABSURD`], with its column.
+fn absurd_amount(usage: Decimal, unblended: Decimal, net: Decimal) -> Option<(&'static str, Decimal)> {
+    let absurd = Decimal::from(ABSURD);
+    [("line_item_usage_amount", usage), ("line_item_unblended_cost", unblended), ("line_item_net_unblended_cost", net)]
+        .into_iter()
+        .find(|(_, v)| v.abs() > absurd)
+}
+
 /// The same magnitude check for the Bedrock rows.
 pub fn check_bedrock_lines(lines: &[BedrockLine]) -> Result<(), ResultError> {
-    let absurd = Decimal::from(ABSURD);
     for l in lines {
-        for (column, v) in [
-            ("line_item_usage_amount", l.usage_amount),
-            ("line_item_unblended_cost", l.unblended_cost),
-            ("line_item_net_unblended_cost", l.net_unblended_cost),
-        ] {
-            if v.abs() > absurd {
-                return Err(ResultError {
-                    aggregate: BEDROCK_LINES.name,
-                    reason: format!(
-                        "column {column}: absurd value {v} for account {}, principal {:?}, usage type {:?}",
-                        l.account_id,
-                        l.principal.as_deref().unwrap_or(""),
-                        l.usage_type.as_deref().unwrap_or("")
-                    ),
-                });
-            }
+        if let Some((column, v)) = absurd_amount(l.usage_amount, l.unblended_cost, l.net_unblended_cost) {
+            return Err(ResultError {
+                aggregate: BEDROCK_LINES.name,
+                reason: format!(
+                    "column {column}: absurd value {v} for account {}, principal {:?}, usage type {:?}",
+                    l.account_id,
+                    l.principal.as_deref().unwrap_or(""),
+                    l.usage_type.as_deref().unwrap_or("")
+                ),
+            });
         }
     }
     Ok(())
