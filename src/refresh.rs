@@ -1,11 +1,14 @@
-//! One refresh: pick the billing period, look at its inputs, query what changed, read the activity
-//! report, and hand everything to the pure assembly ([`crate::snapshot::assemble`]).
+//! One refresh: pick the billing periods to serve (`--billing-periods`, or the pinned one), look at each
+//! one's inputs, query the periods whose delivery changed (all in one go, so Athena runs one query), read
+//! the activity report, and hand everything to the pure assembly ([`crate::snapshot::assemble`]), once
+//! per period.
 //!
-//! This module does the I/O only. The expensive part (the aggregate query) is skipped when the export's
-//! inputs for the period have the same fingerprint as at the last success: its rows are cached. The cheap
-//! part (identity, model) runs every time, so a changed users file shows up without re-reading the bill.
+//! This module does the I/O only. The expensive part (the aggregate query) is skipped for a period whose
+//! inputs have the same fingerprint as when it was last queried: its rows are cached, and a closed,
+//! unchanged month costs a listing and nothing else. The cheap part (identity, model) runs every time, so
+//! a changed users file shows up without re-reading the bill.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,7 +24,7 @@ use crate::model::bedrock::BedrockLine;
 use crate::model::cost::{foreign_currency, on_basis};
 use crate::model::rightsizing::IdleRule;
 use crate::model::{BillingPeriod, KiroLine, PlanCatalog};
-use crate::snapshot::{ActivityInput, Inputs, PeriodSelection, Rules, assemble};
+use crate::snapshot::{ActivityInput, Inputs, PeriodSelection, Rules, Snapshot, Snapshots, assemble};
 use crate::sources::activity::ActivityError;
 use crate::sources::{ActivityReports, CurSource, PeriodInputs, SourceError};
 use crate::sql::{
@@ -103,6 +106,12 @@ struct Cached {
     lines: Arc<Lines>,
 }
 
+/// A period's activity report rows (`None`: none yet), whether they changed, and whether the read worked.
+type ActivityRead = (Option<Arc<Vec<ActivityRow>>>, bool, bool);
+
+/// A period's lines and how this refresh obtained them (queried, or unchanged from the cache).
+type Looked = (BillingPeriod, Arc<Lines>, RefreshResult);
+
 /// Builds snapshots from a source; holds the query cache between refreshes.
 pub struct Refresher {
     source: Arc<dyn CurSource>,
@@ -119,8 +128,11 @@ pub struct Refresher {
     cost: CostConfig,
     tag_keys: Vec<String>,
     pinned: Option<BillingPeriod>,
+    /// `--billing-periods`.
+    periods: usize,
     metrics: Arc<SelfMetrics>,
-    cache: Mutex<std::collections::BTreeMap<BillingPeriod, Cached>>,
+    /// Per period: the lines of its last queried delivery.
+    cache: Mutex<BTreeMap<BillingPeriod, Cached>>,
     warned_tiers: Mutex<BTreeSet<String>>,
     warned_principal: AtomicBool,
 }
@@ -147,77 +159,125 @@ impl Refresher {
             cost: config.cost,
             tag_keys: config.bedrock.tag_labels.iter().map(|t| t.key.clone()).collect(),
             pinned: config.billing_period,
+            periods: config.billing_periods.max(1),
             metrics,
-            cache: Mutex::new(std::collections::BTreeMap::new()),
+            cache: Mutex::new(BTreeMap::new()),
             warned_tiers: Mutex::new(BTreeSet::new()),
             warned_principal: AtomicBool::new(false),
         }
     }
 
-    /// Looks at a period's inputs, counting what that read.
-    async fn inspect(&self, period: BillingPeriod) -> Result<PeriodInputs, SourceError> {
-        let inputs = self.source.inspect(period).await?;
-        self.metrics.observe_read(0, inputs.bytes_read);
-        Ok(inputs)
-    }
-
-    /// Chooses the period: pinned, else the current month when it has rows, else the latest other one.
-    /// Returns the chosen period's inputs, which the queries then read.
-    async fn choose_period(&self, now: DateTime<Utc>) -> Result<(PeriodInputs, PeriodSelection), SourceError> {
-        let periods = self.source.periods().await?;
+    /// The periods to look at, newest first: the pinned one, or the `--billing-periods` most recent ones
+    /// up to the current month, plus one more while the current month may have no data yet (it is served
+    /// only once it has some; until then the month before it is the latest).
+    async fn candidates(&self, current: BillingPeriod) -> Result<Vec<BillingPeriod>, SourceError> {
         if let Some(p) = self.pinned {
-            if !periods.contains(&p) {
-                let have: Vec<String> = periods.iter().map(ToString::to_string).collect();
+            // A pinned period always works where the engine cannot list periods (an Athena table with
+            // partition projection); where it can, a period it does not have is an error naming those it has.
+            let have = self.source.periods().await?;
+            if !have.is_empty() && !have.contains(&p) {
+                let have: Vec<String> = have.iter().map(ToString::to_string).collect();
                 return Err(SourceError::NoData(format!(
                     "the export has no billing period {p} (it has {})",
                     have.join(", ")
                 )));
             }
-            return Ok((self.inspect(p).await?, PeriodSelection::Pinned));
+            return Ok(vec![p]);
         }
-        let current = BillingPeriod::containing(now);
-        let mut current_inputs = None;
-        if periods.contains(&current) {
-            let inputs = self.inspect(current).await?;
-            if inputs.rows > 0 {
-                return Ok((inputs, PeriodSelection::Current));
-            }
-            current_inputs = Some(inputs);
+        let have = self.source.periods().await?;
+        if have.is_empty() {
+            return Err(SourceError::NoData(
+                "no billing periods found: the Athena table has no partitions in Glue (partition projection, or a catalog other than AwsDataCatalog); pass --athena.export-path, or pin one with --billing-period".into(),
+            ));
         }
-        match periods.iter().copied().filter(|p| *p != current).max() {
-            Some(latest) => Ok((self.inspect(latest).await?, PeriodSelection::Latest)),
-            None => match current_inputs {
-                Some(inputs) => Ok((inputs, PeriodSelection::Current)),
-                None => Ok((self.inspect(current).await?, PeriodSelection::Current)),
-            },
+        let mut periods: Vec<BillingPeriod> = have.iter().copied().filter(|p| *p <= current).rev().collect();
+        if periods.is_empty() {
+            // Only months after this one (a clock behind the bill's): the current month, empty.
+            return Ok(vec![current]);
         }
+        let current_may_be_empty = periods.first() == Some(&current) && {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.get(&current).is_none_or(|c| c.lines.is_empty())
+        };
+        periods.truncate(self.periods + usize::from(current_may_be_empty));
+        Ok(periods)
     }
 
-    /// The query results of a period: from the cache while its inputs are unchanged, else queried.
-    async fn lines_for(
+    /// The lines of each period: from the cache while its delivery is unchanged, else queried; every
+    /// changed period in one call to the source. Counts each period's result.
+    async fn lines_of(&self, periods: &[BillingPeriod]) -> Result<Vec<Looked>, RefreshError> {
+        let mut looked: Vec<Option<Looked>> = periods.iter().map(|_| None).collect();
+        let mut changed: Vec<(usize, PeriodInputs)> = Vec::new();
+        for (i, &period) in periods.iter().enumerate() {
+            let cached = {
+                let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                cache.get(&period).map(|c| (c.fingerprint.clone(), c.lines.clone()))
+            };
+            let inspected = self.source.inspect(period, cached.as_ref().map(|(f, _)| f.as_str())).await;
+            match (inspected, cached) {
+                (Ok(None), Some((fingerprint, lines))) => {
+                    tracing::debug!(%period, %fingerprint, "delivery unchanged since it was queried; not querying");
+                    looked[i] = Some((period, lines, RefreshResult::Unchanged));
+                }
+                (Ok(Some(inputs)), _) => {
+                    self.metrics.observe_read(0, inputs.bytes_read);
+                    changed.push((i, inputs));
+                }
+                (Ok(None), None) => {
+                    return Err(self
+                        .failed(period, SourceError::Config(format!("{period}: unchanged but never queried")).into()));
+                }
+                (Err(e), _) => return Err(self.failed(period, e.into())),
+            }
+        }
+        if !changed.is_empty() {
+            let queries = [
+                Query { aggregate: &KIRO_LINES, tag_keys: &[] },
+                Query { aggregate: &BEDROCK_LINES, tag_keys: &self.tag_keys },
+            ];
+            let inputs: Vec<&PeriodInputs> = changed.iter().map(|(_, i)| i).collect();
+            let outputs = match self.source.query_periods(&inputs, &queries).await {
+                Ok(o) if o.len() == inputs.len() => o,
+                Ok(_) => return Err(SourceError::Config("the source did not answer every period".into()).into()),
+                Err(e) => {
+                    for i in &inputs {
+                        self.metrics.observe_period(&i.period.to_string(), RefreshResult::Failure);
+                    }
+                    return Err(e.into());
+                }
+            };
+            for ((i, inputs), outputs) in changed.into_iter().zip(outputs) {
+                let period = inputs.period;
+                let lines = self.parse(&inputs, outputs).map_err(|e| self.failed(period, e))?;
+                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                cache.insert(period, Cached { fingerprint: inputs.fingerprint.clone(), lines: lines.clone() });
+                looked[i] = Some((period, lines, RefreshResult::Success));
+            }
+        }
+        // Only the periods looked at stay cached: memory follows --billing-periods.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).retain(|p, _| periods.contains(p));
+        let looked: Vec<Looked> = looked.into_iter().flatten().collect();
+        for (period, _, result) in &looked {
+            self.metrics.observe_period(&period.to_string(), *result);
+        }
+        Ok(looked)
+    }
+
+    /// Counts a period's failure and passes the error on.
+    fn failed(&self, period: BillingPeriod, e: RefreshError) -> RefreshError {
+        self.metrics.observe_period(&period.to_string(), RefreshResult::Failure);
+        e
+    }
+
+    /// A period's query results, parsed and checked.
+    fn parse(
         &self,
         inputs: &PeriodInputs,
-        selection: PeriodSelection,
-    ) -> Result<(Arc<Lines>, RefreshResult), RefreshError> {
+        outputs: Vec<crate::sources::QueryOutput>,
+    ) -> Result<Arc<Lines>, RefreshError> {
         let period = inputs.period;
-        let cached = {
-            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            cache.get(&period).filter(|c| c.fingerprint == inputs.fingerprint).map(|c| c.lines.clone())
-        };
-        if let Some(lines) = cached {
-            tracing::debug!(%period, fingerprint = %inputs.fingerprint, "export unchanged since the last refresh; not querying");
-            return Ok((lines, RefreshResult::Unchanged));
-        }
-        let queries = [
-            Query { aggregate: &KIRO_LINES, tag_keys: &[] },
-            Query { aggregate: &BEDROCK_LINES, tag_keys: &self.tag_keys },
-        ];
-        let [kiro, bedrock]: [_; 2] = self
-            .source
-            .query(inputs, &queries)
-            .await?
-            .try_into()
-            .map_err(|_| SourceError::Config("the source did not answer every query".into()))?;
+        let [kiro, bedrock]: [_; 2] =
+            outputs.try_into().map_err(|_| SourceError::Config("the source did not answer every query".into()))?;
         // Both queries cover the same files: count the rows once, the bytes each query fetched.
         self.metrics.observe_read(kiro.rows_scanned, kiro.bytes_read);
         self.metrics.observe_read(0, bedrock.bytes_read);
@@ -238,9 +298,8 @@ impl Refresher {
         // A table may declare the column (Athena DDL) while the files lack it: then no row has a principal.
         lines.principal_column &= lines.bedrock.is_empty()
             || lines.bedrock.iter().any(|l| l.principal.as_deref().is_some_and(|p| !p.trim().is_empty()));
-        let lines = Arc::new(lines);
         tracing::info!(
-            %period, %selection, engine = self.source.engine(), manifest = inputs.from_manifest,
+            %period, engine = self.source.engine(), manifest = inputs.from_manifest,
             rows_scanned = kiro.rows_scanned, bytes_read = kiro.bytes_read + bedrock.bytes_read,
             kiro_groups = lines.kiro.len(), bedrock_groups = lines.bedrock.len(),
             "queried the export"
@@ -252,13 +311,7 @@ impl Refresher {
                 "the export has no {IAM_PRINCIPAL} column: Bedrock cost is exported per account and model only (principal=\"\"); to fix: {IAM_PRINCIPAL_FIX}"
             );
         }
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache.insert(period, Cached { fingerprint: inputs.fingerprint.clone(), lines: lines.clone() });
-        // The current month and the one shown while it has no data yet.
-        while cache.len() > 2 {
-            cache.pop_first();
-        }
-        Ok((lines, RefreshResult::Success))
+        Ok(Arc::new(lines))
     }
 
     /// The activity report's rows for a period and whether they were read now. A report that cannot be
@@ -269,7 +322,7 @@ impl Refresher {
         &self,
         src: &dyn ActivityReports,
         period: BillingPeriod,
-    ) -> Result<(Option<Arc<Vec<ActivityRow>>>, bool, bool), RefreshError> {
+    ) -> Result<ActivityRead, RefreshError> {
         match src.read(period).await {
             Ok((rows, changed)) => Ok((Some(rows), changed, true)),
             Err(e) if self.strict_activity => Err(e.into()),
@@ -286,28 +339,58 @@ impl Refresher {
         self.source.cancel_running().await;
     }
 
-    /// Runs one refresh and returns the new snapshot's exposition and how it was obtained.
+    /// Runs one refresh and returns the new snapshot's exposition and how it was obtained (`success` when
+    /// anything was read anew, `unchanged` when every period came from the cache).
     pub async fn refresh(&self, now: DateTime<Utc>) -> Result<(Arc<Exposition>, RefreshResult), RefreshError> {
-        let (mut inputs, mut selection) = self.choose_period(now).await?;
-        let (mut lines, mut result) = self.lines_for(&inputs, selection).await?;
-        if selection == PeriodSelection::Current && lines.is_empty() {
-            // The new month has rows, but no Kiro or Bedrock rows yet: keep showing the last month.
-            if let Some(latest) = self.source.periods().await?.into_iter().filter(|p| *p < inputs.period).max() {
-                selection = PeriodSelection::Latest;
-                inputs = self.inspect(latest).await?;
-                (lines, result) = self.lines_for(&inputs, selection).await?;
-            }
-        }
-        let period = inputs.period;
-        let mut activity = None;
-        if let Some(src) = &self.activity {
-            let (rows, changed, up) = self.activity_rows(src.as_ref(), period).await?;
-            if changed && result == RefreshResult::Unchanged {
-                result = RefreshResult::Success;
-            }
-            activity = Some((rows, changed, up));
-        }
+        let current = BillingPeriod::containing(now);
+        let candidates = self.candidates(current).await?;
+        let looked = self.lines_of(&candidates).await?;
+        let mut result = if looked.iter().any(|(_, _, r)| *r == RefreshResult::Success) {
+            RefreshResult::Success
+        } else {
+            RefreshResult::Unchanged
+        };
+        let wanted = if self.pinned.is_some() { 1 } else { self.periods };
+        let several = looked.len() > 1;
+        let served: Vec<&Looked> = looked
+            .iter()
+            // The current month without Kiro or Bedrock rows yet: the month before it is the latest.
+            .filter(|(p, lines, _)| !(self.pinned.is_none() && several && *p == current && lines.is_empty()))
+            .take(wanted)
+            .collect();
+        let newest_is_current = served.first().is_some_and(|(p, _, _)| *p == current);
         let directory = self.identity.current();
+        let mut snapshots = Vec::with_capacity(served.len());
+        for (rank, (period, lines, _)) in served.into_iter().enumerate() {
+            let selection = match self.pinned {
+                Some(_) => PeriodSelection::Pinned,
+                None => PeriodSelection::of_rank(rank, newest_is_current),
+            };
+            let mut activity = None;
+            if let Some(src) = &self.activity {
+                let (rows, changed, up) = self.activity_rows(src.as_ref(), *period).await?;
+                if changed {
+                    result = RefreshResult::Success;
+                }
+                activity = Some((rows, changed, up));
+            }
+            snapshots.push(self.assemble(*period, selection, now, lines, activity.as_ref(), directory.as_deref()));
+        }
+        let exposition = Exposition::new(Arc::new(Snapshots { periods: snapshots }), self.max_series)
+            .map_err(|e| RefreshError::TooManySeries { series: e.series, max: self.max_series })?;
+        Ok((Arc::new(exposition), result))
+    }
+
+    /// One period's snapshot from its lines, the activity report's rows and the directory.
+    fn assemble(
+        &self,
+        period: BillingPeriod,
+        selection: PeriodSelection,
+        now: DateTime<Utc>,
+        lines: &Lines,
+        activity: Option<&ActivityRead>,
+        directory: Option<&crate::identity::Directory>,
+    ) -> Snapshot {
         let assembled = assemble(
             &Inputs {
                 period,
@@ -318,9 +401,8 @@ impl Refresher {
                 principal_data: lines.principal_column,
                 cost_basis: self.cost.basis.used(lines.net_column),
                 activity: activity
-                    .as_ref()
                     .map(|(rows, _, up)| ActivityInput { rows: rows.as_deref().map(Vec::as_slice), up: *up }),
-                directory: directory.as_deref(),
+                directory,
                 identity_configured: self.identity.is_configured(),
             },
             &Rules {
@@ -333,20 +415,16 @@ impl Refresher {
                 allocate_account_level: self.cost.allocate_account_level,
             },
         );
-        if let (Some(a), Some((_, true, _))) = (assembled.activity, &activity) {
+        if let (Some(a), Some((_, true, _))) = (assembled.activity, activity) {
             tracing::info!(
                 %period, rows = a.rows, replaced = a.replaced_rows, licences = a.licences, "read the activity report"
             );
         }
-        {
-            let mut warned = self.warned_tiers.lock().unwrap_or_else(|e| e.into_inner());
-            for tier in assembled.snapshot.kiro.unknown_tiers.difference(&warned.clone()) {
-                tracing::warn!(tier = %tier, "unknown Kiro tier in the bill; exported with its raw name and no plan credits (add it with --kiro.plan)");
-                warned.insert(tier.clone());
-            }
+        let mut warned = self.warned_tiers.lock().unwrap_or_else(|e| e.into_inner());
+        for tier in assembled.snapshot.kiro.unknown_tiers.difference(&warned.clone()) {
+            tracing::warn!(tier = %tier, "unknown Kiro tier in the bill; exported with its raw name and no plan credits (add it with --kiro.plan)");
+            warned.insert(tier.clone());
         }
-        let exposition = Exposition::new(Arc::new(assembled.snapshot), self.max_series)
-            .map_err(|e| RefreshError::TooManySeries { series: e.series, max: self.max_series })?;
-        Ok((Arc::new(exposition), result))
+        assembled.snapshot
     }
 }

@@ -107,9 +107,11 @@ pub(super) async fn refresh_loop(
     periodically(interval, Some(names_changed), shutdown.clone(), || async {
         match refresh_once(config, refresher, metrics).await {
             Ok(published) => {
+                let periods: Vec<String> =
+                    published.snapshot.periods.iter().filter_map(|s| s.period).map(|p| p.to_string()).collect();
                 tracing::info!(
-                    billing_period = ?published.snapshot.period.map(|p| p.to_string()),
-                    licences = published.snapshot.kiro.licences.len(),
+                    billing_periods = %periods.join(","),
+                    licences = published.snapshot.primary().map_or(0, |s| s.kiro.licences.len()),
                     "refresh succeeded"
                 );
                 tx.send_replace(Some(published));

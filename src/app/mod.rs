@@ -57,7 +57,7 @@ async fn open_source(config: &Config, source: &SourceConfig, aws: &Aws) -> anyho
                 Some(location) => Some(aws.open(location, config, "the export").await?),
                 None => None,
             };
-            let athena = Arc::new(AthenaSource::new(aws.config().await, table.clone(), export));
+            let athena = Arc::new(AthenaSource::new(aws.config().await, config.s3.clone(), table.clone(), export));
             Ok(OpenedSource { source: athena.clone(), metrics: Some(athena) })
         }
     }

@@ -177,6 +177,8 @@ pub struct Config {
     pub kiro_cli: Option<KiroCliConfig>,
     pub s3: S3Settings,
     pub billing_period: Option<BillingPeriod>,
+    /// `--billing-periods`: how many of the most recent periods are served (unless one is pinned).
+    pub billing_periods: usize,
     pub identity: IdentityConfig,
     pub max_users: Option<usize>,
     pub max_series: usize,
@@ -236,6 +238,7 @@ impl Args {
             kiro_cli: kiro.kiro_cli,
             s3: source.s3,
             billing_period: source.billing_period,
+            billing_periods: source.billing_periods,
             identity,
             max_users: self.max_users,
             max_series: self.max_series,

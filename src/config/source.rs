@@ -60,10 +60,23 @@ pub struct SourceArgs {
     #[arg(long = "athena.query-timeout", env = "KIRO_EXPORTER_ATHENA_QUERY_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub athena_query_timeout: Duration,
 
-    /// Billing period to export (YYYY-MM); default: the current UTC month, or the latest in the export when
-    /// the current one has no data yet.
+    /// Pin one billing period (YYYY-MM) instead of serving the most recent ones (--billing-periods).
     #[arg(long = "billing-period", env = "KIRO_EXPORTER_BILLING_PERIOD", value_name = "YYYY-MM")]
     pub billing_period: Option<String>,
+
+    /// Serve the N most recent billing periods the export holds, up to the current UTC month (which
+    /// counts only once it has Kiro or Bedrock data): 2 is this month and the previous one, which AWS
+    /// restates after it ends; 13 is a rolling year. A closed month is queried again only when its
+    /// delivery changes.
+    #[arg(
+        long = "billing-periods",
+        env = "KIRO_EXPORTER_BILLING_PERIODS",
+        default_value_t = 2,
+        value_parser = clap::value_parser!(u16).range(1..=120),
+        conflicts_with = "billing_period",
+        value_name = "N"
+    )]
+    pub billing_periods: u16,
 
     /// AWS region for S3 (default: from the AWS configuration chain, else us-east-1).
     #[arg(long = "aws.region", env = "KIRO_EXPORTER_AWS_REGION", value_name = "REGION")]
@@ -85,6 +98,7 @@ pub struct SourceArgs {
 pub(super) struct Source {
     pub source: Option<SourceConfig>,
     pub billing_period: Option<BillingPeriod>,
+    pub billing_periods: usize,
     pub memory_limit: usize,
     pub s3: S3Settings,
     pub follow_symlinks: bool,
@@ -127,6 +141,7 @@ impl SourceArgs {
         Ok(Source {
             source,
             billing_period,
+            billing_periods: usize::from(self.billing_periods),
             memory_limit,
             s3: S3Settings::from_env(self.aws_region.clone()),
             follow_symlinks: self.follow_symlinks,

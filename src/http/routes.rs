@@ -120,7 +120,7 @@ mod tests {
 
     use crate::http::{HttpState, ReadyLatch};
     use crate::metrics::Exposition;
-    use crate::snapshot::Snapshot;
+    use crate::snapshot::Snapshots;
 
     fn state(published: Option<Arc<Exposition>>) -> (HttpState, watch::Sender<Option<Arc<Exposition>>>) {
         let (tx, rx) = watch::channel(published);
@@ -142,7 +142,7 @@ mod tests {
         let (s, tx) = state(None);
         assert_eq!(handle_parts(&s, &Method::GET, "/-/ready", None, None).status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(handle_parts(&s, &Method::GET, "/-/healthy", None, None).status(), StatusCode::OK);
-        let published = Exposition::new(Arc::new(Snapshot::default()), usize::MAX).unwrap();
+        let published = Exposition::new(Arc::new(Snapshots::default()), usize::MAX).unwrap();
         tx.send_replace(Some(Arc::new(published)));
         s.ready.set();
         assert_eq!(handle_parts(&s, &Method::GET, "/-/ready", None, None).status(), StatusCode::OK);

@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::exposition::{Family, Kind, LabelName};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, Snapshots};
 
 /// Decimal places of exported credits and USD: far below a cent, and above the noise of summing
 /// many float line items (31 daily seat rows of 20/31 USD are 20, not 19.9999999993).
@@ -15,7 +15,34 @@ fn num(d: Decimal) -> f64 {
     d.round_dp(EXPORT_DECIMALS).to_f64().unwrap_or(f64::NAN)
 }
 
-/// The bill's series for a snapshot.
+/// Families about the exporter's view as a whole rather than one billing period (no `billing_period`
+/// label): with several periods served, they describe the newest one.
+const EXPORTER_WIDE: &[&str] = &[
+    "kiro_exporter_activity_report_up",
+    "kiro_exporter_bedrock_principal_data",
+    "kiro_exporter_rolled_up_principals",
+    "kiro_exporter_rolled_up_users",
+    "kiro_exporter_identity_unresolved_users",
+];
+
+/// The bill's series for every served period: each period's series carry its `billing_period` label; the
+/// exporter-wide gauges come from the newest period.
+pub fn families(all: &Snapshots) -> Vec<Family> {
+    let mut periods = all.periods.iter();
+    let Some(primary) = periods.next() else { return snapshot_families(&Snapshot::default()) };
+    let mut out = snapshot_families(primary);
+    for p in periods {
+        for (into, from) in out.iter_mut().zip(snapshot_families(p)) {
+            debug_assert_eq!(into.name, from.name);
+            if !EXPORTER_WIDE.contains(&into.name) {
+                into.samples.extend(from.samples);
+            }
+        }
+    }
+    out
+}
+
+/// The bill's series for one period's snapshot.
 pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
     let period = s.period.map(|p| p.to_string()).unwrap_or_default();
     let gauge = |name, help| Family::new(name, Kind::Gauge, help);
@@ -205,7 +232,7 @@ pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {
     let mut selected = Family::new(
         "kiro_exporter_billing_period",
         Kind::Info,
-        "The billing period the series describe and how it was chosen (pinned, current, or latest when the current month has no data yet).",
+        "A billing period the series describe and how it was chosen: pinned (--billing-period), current (this UTC month), latest (the newest month with data while the current one has none), previous (the served month before that one), past (older months, --billing-periods above 2).",
     );
     if let (Some(p), Some(sel)) = (s.period, s.selection) {
         selected.push(vec![("billing_period", p.to_string()), ("selection", sel.to_string())], 1.0);

@@ -6,14 +6,14 @@ use std::time::SystemTime;
 
 use crate::exposition::gzip::{self, Deflated};
 use crate::exposition::{self, Families, Family, Format};
-use crate::snapshot::Snapshot;
+use crate::snapshot::Snapshots;
 
 /// A published snapshot and its exposition: the families are built once (and their series counted) when
 /// the snapshot is published; each format's text is rendered from them on first use and reused by every
 /// scrape, and so is its deflated form for gzip scrapes.
 #[derive(Debug)]
 pub struct Exposition {
-    pub snapshot: Arc<Snapshot>,
+    pub snapshot: Arc<Snapshots>,
     families: Vec<Family>,
     series: usize,
     text: [OnceLock<String>; 2],
@@ -36,8 +36,8 @@ fn slot(format: Format) -> usize {
 impl Exposition {
     /// Builds the snapshot's families once; refuses (before any text is rendered) a snapshot with more than
     /// `max_series` series.
-    pub fn new(snapshot: Arc<Snapshot>, max_series: usize) -> Result<Self, TooManySeries> {
-        let families = super::snapshot_families(&snapshot);
+    pub fn new(snapshot: Arc<Snapshots>, max_series: usize) -> Result<Self, TooManySeries> {
+        let families = super::families(&snapshot);
         let series = families.iter().map(|f| f.samples.len()).sum();
         if series > max_series {
             return Err(TooManySeries { series });

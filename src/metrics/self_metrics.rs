@@ -77,6 +77,8 @@ impl Histogram {
 #[derive(Debug)]
 struct Inner {
     refreshes: BTreeMap<RefreshResult, u64>,
+    /// Per billing period (`YYYY-MM`) and result.
+    period_refreshes: BTreeMap<(String, RefreshResult), u64>,
     errors: BTreeMap<(&'static str, &'static str), u64>,
     duration: Histogram,
     last_success: Option<SystemTime>,
@@ -106,6 +108,7 @@ impl SelfMetrics {
     pub fn new() -> Self {
         let mut inner = Inner {
             refreshes: BTreeMap::new(),
+            period_refreshes: BTreeMap::new(),
             errors: BTreeMap::new(),
             duration: Histogram::new(DURATION_BOUNDS),
             last_success: None,
@@ -133,6 +136,17 @@ impl SelfMetrics {
             if result != RefreshResult::Failure {
                 i.last_success = Some(at);
             }
+        });
+    }
+
+    /// Records how one served period was refreshed (queried, unchanged, or failed); its three counters
+    /// appear together at the first one, so `increase()` sees the first failure.
+    pub fn observe_period(&self, period: &str, result: RefreshResult) {
+        self.with(|i| {
+            for r in [RefreshResult::Success, RefreshResult::Unchanged, RefreshResult::Failure] {
+                i.period_refreshes.entry((period.to_owned(), r)).or_insert(0);
+            }
+            *i.period_refreshes.entry((period.to_owned(), result)).or_default() += 1;
         });
     }
 
@@ -186,6 +200,10 @@ impl Families for SelfMetrics {
             for (r, n) in &i.refreshes {
                 refreshes.push(vec![("result", r.label().to_owned())], *n as f64);
             }
+            let mut periods = Family::new("kiro_exporter_period_refreshes", Kind::Counter, "Refreshes of each served billing period, by result (success: queried; unchanged: its delivery had not changed, so no query and no data read; failure).");
+            for ((p, r), n) in &i.period_refreshes {
+                periods.push(vec![("billing_period", p.clone()), ("result", r.label().to_owned())], *n as f64);
+            }
             let mut errors = Family::new("kiro_exporter_refresh_errors", Kind::Counter, "Errors of refreshes, by source and kind.");
             for ((source, kind), n) in &i.errors {
                 errors.push(vec![("source", (*source).to_owned()), ("kind", (*kind).to_owned())], *n as f64);
@@ -206,7 +224,7 @@ impl Families for SelfMetrics {
             rows.push(vec![], i.rows_read as f64);
             let mut bytes = Family::new("kiro_exporter_bytes_read", Kind::Counter, "Bytes fetched from the export (local files or S3): manifests, Parquet footers and the column chunks the queries need.");
             bytes.push(vec![], i.bytes_read as f64);
-            vec![build, refreshes, errors, duration, last_success, age, last_ok, rows, bytes]
+            vec![build, refreshes, periods, errors, duration, last_success, age, last_ok, rows, bytes]
         })
     }
 }

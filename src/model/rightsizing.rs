@@ -19,6 +19,9 @@
 //! - **Idle seat**: a seat with fewer than `idle_credits` credits once `idle_after_days` days are covered
 //!   (or the period is finished); 0 before that.
 //! - **Duplicate licences**: per user id, the number of seat-holding licences (profiles x accounts).
+//! - **Closed months**: right-sizing is about the month in progress. Once the wall clock is past a
+//!   period's end, its projection is the credits used and it gets no advice (no recommended plan, no
+//!   savings, no idle seats): a closed month's bill can no longer be changed by switching plans.
 
 use std::collections::BTreeMap;
 
@@ -52,6 +55,8 @@ pub struct Coverage {
     pub days: u32,
     pub elapsed_days: u32,
     pub finished: bool,
+    /// The wall clock is past the period's end: no advice.
+    pub closed: bool,
 }
 
 impl Coverage {
@@ -64,7 +69,8 @@ impl Coverage {
             let whole = secs / SECONDS_PER_DAY + i64::from(secs % SECONDS_PER_DAY != 0);
             u32::try_from(whole).unwrap_or(u32::MAX).min(days)
         });
-        Self { days, elapsed_days, finished: now >= period.end() || elapsed_days >= days }
+        let closed = now >= period.end();
+        Self { days, elapsed_days, finished: closed || elapsed_days >= days, closed }
     }
 
     /// Days of the period not yet covered by the bill (0 once finished).
@@ -135,8 +141,9 @@ pub struct Signals {
 /// Computes the signals of a licence.
 pub fn signals(l: &Licence, coverage: Coverage, plans: &PlanCatalog, idle: IdleRule) -> Signals {
     let projected = project(l.credits_used, &l.daily_credits, coverage);
-    let recommendation = if l.has_seat { recommend(plans, &l.plan, projected) } else { None };
-    let idle = l.has_seat.then(|| {
+    let advice = l.has_seat && !coverage.closed;
+    let recommendation = if advice { recommend(plans, &l.plan, projected) } else { None };
+    let idle = advice.then(|| {
         (coverage.finished || coverage.elapsed_days >= idle.idle_after_days) && l.credits_used < idle.idle_credits
     });
     let used_ratio = l.plan_credits.filter(|pc| !pc.is_zero()).map(|pc| l.credits_used / pc);
@@ -304,6 +311,28 @@ mod tests {
             reported: None,
             allocated_cost_usd: None,
         }
+    }
+
+    #[test]
+    fn a_closed_month_gets_no_advice_and_projects_what_was_used() {
+        let plans = PlanCatalog::default();
+        let rule = IdleRule::default();
+        // A Power seat with 300 credits: in October it is advised to move to Pro (saves 180) and is not idle.
+        let power = licence("u", "us-east-1", "Power", "300", true);
+        let open = signals(&power, covered(20), &plans, rule);
+        assert_eq!(open.recommendation.map(|r| r.plan), Some("Pro".to_owned()));
+        // Seen on 1 November, October is closed: no plan advice, no idle flag, the projection is the usage.
+        let closed =
+            Coverage::of(oct(), Some(oct().start().timestamp() + 20 * SECONDS_PER_DAY), at("2026-11-01T00:00:00Z"));
+        assert!(closed.closed && closed.finished);
+        let s = signals(&power, closed, &plans, rule);
+        assert_eq!((s.recommendation, s.idle, s.projected), (None, None, d("300")));
+        let idle = licence("u", "us-east-1", "Pro", "0", true);
+        assert_eq!(signals(&idle, closed, &plans, rule).idle, None);
+        // The last day billed while the month still runs: finished, not closed, advice still given.
+        let last = Coverage::of(oct(), Some(oct().end().timestamp()), at("2026-10-31T23:00:00Z"));
+        assert!(!last.closed);
+        assert!(signals(&power, last, &plans, rule).recommendation.is_some());
     }
 
     #[test]

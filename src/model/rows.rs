@@ -166,8 +166,10 @@ mod tests {
             lines.push(line(u, "monthly-subscription", "Pro", "1", "20"));
             lines.push(line(u, "Credits", "Credits", credits, if u == "a" { "20" } else { "0" }));
         }
-        let r = build_report(&lines, &PlanCatalog::default(), p);
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-05T00:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        let mut r = build_report(&lines, &PlanCatalog::default(), p);
+        // The bill covers the whole month, seen on its last day (a closed month would get no advice).
+        r.last_usage_end = Some(p.end().timestamp());
+        let now = chrono::DateTime::parse_from_rfc3339("2026-10-31T12:00:00Z").unwrap().with_timezone(&chrono::Utc);
         let rs = analyse(&r, p, now, &PlanCatalog::default(), IdleRule::default());
         (r, rs)
     }

@@ -30,6 +30,24 @@ pub enum PeriodSelection {
     Current,
     /// The latest period in the export, because the current month has no data yet.
     Latest,
+    /// The served period just before the current (or latest) one: last month's bill, still restated by
+    /// AWS for some days after it ends.
+    Previous,
+    /// An older served period (`--billing-periods` above 2).
+    Past,
+}
+
+impl PeriodSelection {
+    /// The selection of the `rank`-th served period, newest first; `newest_is_current`: the newest is the
+    /// current calendar month (else the latest one that has data).
+    pub fn of_rank(rank: usize, newest_is_current: bool) -> Self {
+        match rank {
+            0 if newest_is_current => Self::Current,
+            0 => Self::Latest,
+            1 => Self::Previous,
+            _ => Self::Past,
+        }
+    }
 }
 
 impl fmt::Display for PeriodSelection {
@@ -38,11 +56,26 @@ impl fmt::Display for PeriodSelection {
             Self::Pinned => "pinned",
             Self::Current => "current",
             Self::Latest => "latest",
+            Self::Previous => "previous",
+            Self::Past => "past",
         })
     }
 }
 
-/// What one successful refresh produced.
+/// What one successful refresh produced: a snapshot per served billing period, newest first.
+#[derive(Debug, Default)]
+pub struct Snapshots {
+    pub periods: Vec<Snapshot>,
+}
+
+impl Snapshots {
+    /// The newest served period (current, latest or pinned): the one the exporter-wide gauges describe.
+    pub fn primary(&self) -> Option<&Snapshot> {
+        self.periods.first()
+    }
+}
+
+/// What one successful refresh produced for one billing period.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub period: Option<BillingPeriod>,

@@ -205,7 +205,11 @@ pub fn parse_report(file: &str, info: &FileInfo, bytes: &[u8]) -> Result<Vec<Act
 }
 
 /// The rows of a period's files and the fingerprint of their listing: the last good read.
-type Cached = (BillingPeriod, String, Arc<Vec<ActivityRow>>);
+/// Per period: the fingerprint of its listed files and their rows.
+type Cached = std::collections::BTreeMap<BillingPeriod, (String, Arc<Vec<ActivityRow>>)>;
+
+/// Periods whose rows are kept (more than `--billing-periods` allows).
+const CACHED_PERIODS: usize = 121;
 
 /// A report `Date`: ISO (`2026-10-05`, with a time and zone or not), `2026/10/05` or `20261005`; Unix
 /// seconds (UTC).
@@ -226,15 +230,15 @@ pub fn parse_report_date(s: &str) -> Result<i64, String> {
         .map_err(|_| format!("not a date: {s:?} (expected YYYY-MM-DD)"))
 }
 
-/// The report's rows for a period, cached while the listed files are unchanged.
+/// The report's rows per period, cached while the period's listed files are unchanged.
 pub struct ActivitySource {
     root: Rooted,
-    cache: Mutex<Option<Cached>>,
+    cache: Mutex<Cached>,
 }
 
 impl ActivitySource {
     pub fn new(root: Rooted) -> Self {
-        Self { root, cache: Mutex::new(None) }
+        Self { root, cache: Mutex::new(Cached::new()) }
     }
 
     fn shown(&self, path: &Path) -> String {
@@ -305,7 +309,7 @@ impl ActivitySource {
 
     /// The rows of the last good read of `period`, if any (used while the report cannot be read).
     pub async fn last_good(&self, period: BillingPeriod) -> Option<Arc<Vec<ActivityRow>>> {
-        self.cache.lock().await.as_ref().filter(|(p, _, _)| *p == period).map(|(_, _, rows)| rows.clone())
+        self.cache.lock().await.get(&period).map(|(_, rows)| rows.clone())
     }
 
     /// The rows of the period's files and whether they changed since the last read.
@@ -324,8 +328,7 @@ impl ActivitySource {
             })
             .collect();
         let mut cache = self.cache.lock().await;
-        if let Some((p, f, rows)) = cache.as_ref()
-            && *p == period
+        if let Some((f, rows)) = cache.get(&period)
             && *f == fingerprint
         {
             return Ok((rows.clone(), false));
@@ -361,7 +364,10 @@ impl ActivitySource {
             tracing::warn!(%period, path = %self.root.location.display(), "the activity report has no files for the period; the bill's credits are used");
         }
         let rows = Arc::new(rows);
-        *cache = Some((period, fingerprint, rows.clone()));
+        cache.insert(period, (fingerprint, rows.clone()));
+        while cache.len() > CACHED_PERIODS {
+            cache.pop_first();
+        }
         Ok((rows, true))
     }
 }

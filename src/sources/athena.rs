@@ -1,8 +1,11 @@
 //! Amazon Athena: the same SQL texts, run by the distributed engine on the CUR table.
 //!
-//! Cheap and safe: one query per aggregate per refresh; the `billing_period` partition filter and the
-//! aggregate's columns only; no query at all when the export's manifest for the period is unchanged (the
-//! manifest is read from S3, which costs a LIST and a GET, not a scan). The table's schema is checked first
+//! Cheap and safe: one query per refresh for every aggregate of every changed period (Athena bills at
+//! least 10 MB per query); the `billing_period` partition filter and the aggregates' columns only; no query
+//! at all for a period whose manifest is unchanged (read from S3: a LIST and a GET, not a scan). The
+//! periods are the table's partitions in Glue (`GetPartitions`, free), or the export's folders with
+//! `--athena.export-path`; without that flag the export's folder is found from the partitions' locations
+//! (`<export>/data/BILLING_PERIOD=...`), so the manifests still decide what is queried. The table's schema is checked first
 //! with `GetTableMetadata` (free): a missing required column fails with the export setting that adds it, a
 //! missing optional one is read as NULL (logged once). Queries carry a client request token so a retried
 //! start is not billed twice, are polled with backoff, stopped when they outlive their timeout or the
@@ -18,7 +21,7 @@ use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultCo
 use sha2::{Digest, Sha256};
 
 use super::export;
-use super::store::Rooted;
+use super::store::{Location, Rooted, S3Settings};
 use super::{CurSource, PeriodInputs, QueryOutput, SourceError, absent_optional_columns};
 use crate::exposition::{Family, Kind};
 use crate::model::BillingPeriod;
@@ -66,11 +69,19 @@ struct Stats {
 /// The Athena source.
 pub struct AthenaSource {
     client: aws_sdk_athena::Client,
+    glue: aws_sdk_glue::Client,
+    /// To open the export found from the partitions' locations.
+    sdk: aws_config::SdkConfig,
+    s3: S3Settings,
     table: AthenaTable,
-    /// The export in S3, for periods and manifests; `None`: no skipping, periods from the clock.
+    /// The export in S3 (`--athena.export-path`), for periods and manifests.
     export: Option<Rooted>,
-    /// Columns of the table (lower case), read once.
-    columns: tokio::sync::OnceCell<HashSet<String>>,
+    /// Without `--athena.export-path`: the export found from the partitions' locations (`None`: not found,
+    /// or not readable; then every refresh queries).
+    derived: tokio::sync::Mutex<Option<Option<Rooted>>>,
+    /// Columns of the table (lower case) and the position of `billing_period` among its partition keys,
+    /// read once.
+    columns: tokio::sync::OnceCell<(HashSet<String>, usize)>,
     warned: Mutex<BTreeSet<String>>,
     stats: Mutex<Stats>,
     tokens: AtomicU64,
@@ -80,14 +91,18 @@ pub struct AthenaSource {
 }
 
 impl AthenaSource {
-    pub fn new(sdk: &aws_config::SdkConfig, table: AthenaTable, export: Option<Rooted>) -> Self {
-        let conf = aws_sdk_athena::config::Builder::from(sdk)
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(6))
-            .build();
+    pub fn new(sdk: &aws_config::SdkConfig, s3: S3Settings, table: AthenaTable, export: Option<Rooted>) -> Self {
+        let retry = aws_config::retry::RetryConfig::standard().with_max_attempts(6);
+        let conf = aws_sdk_athena::config::Builder::from(sdk).retry_config(retry.clone()).build();
+        let glue = aws_sdk_glue::config::Builder::from(sdk).retry_config(retry).build();
         Self {
             client: aws_sdk_athena::Client::from_conf(conf),
+            glue: aws_sdk_glue::Client::from_conf(glue),
+            sdk: sdk.clone(),
+            s3,
             table,
             export,
+            derived: tokio::sync::Mutex::new(None),
             columns: tokio::sync::OnceCell::new(),
             warned: Mutex::new(BTreeSet::new()),
             stats: Mutex::new(Stats::default()),
@@ -107,6 +122,11 @@ impl AthenaSource {
 
     /// The table's columns, from `GetTableMetadata` (no query, no cost).
     async fn columns(&self) -> Result<&HashSet<String>, SourceError> {
+        Ok(&self.table_metadata().await?.0)
+    }
+
+    /// The table's columns and partition key position, from `GetTableMetadata` (no query, no cost).
+    async fn table_metadata(&self) -> Result<&(HashSet<String>, usize), SourceError> {
         self.columns
             .get_or_try_init(|| async {
                 let out = self
@@ -117,20 +137,94 @@ impl AthenaSource {
                     .table_name(&self.table.table)
                     .send()
                     .await
-                    .map_err(|e| SourceError::Metadata { table: self.shown(), source: Box::new(e) })?;
+                    .map_err(|e| SourceError::Metadata {
+                        call: "athena GetTableMetadata",
+                        table: self.shown(),
+                        source: Box::new(e),
+                    })?;
                 let meta = out
                     .table_metadata()
                     .ok_or_else(|| SourceError::Config(format!("athena: no table {}", self.shown())))?;
                 let cols: HashSet<String> = meta.columns().iter().map(|c| c.name().to_ascii_lowercase()).collect();
-                if !meta.partition_keys().iter().any(|k| k.name().eq_ignore_ascii_case("billing_period")) {
+                let Some(key) =
+                    meta.partition_keys().iter().position(|k| k.name().eq_ignore_ascii_case("billing_period"))
+                else {
                     return Err(SourceError::Config(format!(
                         "athena table {} is not partitioned by billing_period (see the README's table DDL)",
                         self.shown()
                     )));
-                }
-                Ok(cols)
+                };
+                Ok((cols, key))
             })
             .await
+    }
+
+    /// The table's `billing_period` partitions registered in Glue, with their locations (`GetPartitions`:
+    /// metadata only, no scan). Only for the account's own catalog (`AwsDataCatalog`).
+    async fn partitions(&self) -> Result<BTreeMap<BillingPeriod, Option<String>>, SourceError> {
+        let key = self.table_metadata().await?.1;
+        if self.table.catalog != "AwsDataCatalog" {
+            // Another catalog (a federated or cross-account one): its partitions are not in this account's
+            // Glue. Only a pinned period, or --athena.export-path, can say which months exist.
+            return Ok(BTreeMap::new());
+        }
+        let mut pages = self
+            .glue
+            .get_partitions()
+            .database_name(&self.table.database)
+            .table_name(&self.table.table)
+            .exclude_column_schema(true)
+            .into_paginator()
+            .send();
+        let mut out = BTreeMap::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| SourceError::Metadata {
+                call: "glue GetPartitions",
+                table: self.shown(),
+                source: Box::new(e),
+            })?;
+            for p in page.partitions() {
+                let Some(value) = p.values().get(key) else { continue };
+                match value.parse::<BillingPeriod>() {
+                    Ok(period) => {
+                        out.insert(period, p.storage_descriptor().and_then(|sd| sd.location()).map(str::to_owned));
+                    }
+                    Err(e) => tracing::debug!(table = %self.shown(), error = %e, "partition skipped"),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The export's folder, from the partitions' locations (`<export>/data/BILLING_PERIOD=YYYY-MM/`), when
+    /// they all agree on it and it can be listed; else `None` (logged once: every refresh then queries).
+    async fn open_derived(&self, partitions: &BTreeMap<BillingPeriod, Option<String>>) -> Option<Rooted> {
+        let roots: BTreeSet<Option<String>> = partitions.values().map(|l| l.as_deref().and_then(export_root)).collect();
+        let hint = "pass --athena.export-path so that unchanged months are not queried again";
+        let [Some(root)] = Vec::from_iter(roots).try_into().unwrap_or([None]) else {
+            tracing::warn!(table = %self.shown(), "the table's partition locations do not name one export folder (<export>/data/BILLING_PERIOD=YYYY-MM): every refresh queries every served period; {hint}");
+            return None;
+        };
+        let opened = match Location::parse(&root) {
+            Ok(location) => super::store::open(&location, &self.s3, Some(&self.sdk), false).await,
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok(rooted) => match export::list_periods(&rooted).await {
+                Ok(_) => {
+                    tracing::info!(export = %root, table = %self.shown(), "found the export from the table's partitions: its manifests decide which months are queried");
+                    Some(rooted)
+                }
+                Err(e) => {
+                    tracing::warn!(export = %root, error = %crate::error::chain(&e), "cannot list the export the table's partitions point to: every refresh queries every served period; {hint}");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!(export = %root, error = %crate::error::chain(&e), "cannot open the export the table's partitions point to; {hint}");
+                None
+            }
+        }
     }
 
     fn shown(&self) -> String {
@@ -290,6 +384,17 @@ pub fn null_safe_map_lookups(sql: &str) -> String {
     LOOKUP.replace_all(sql, "CASE WHEN contains(map_keys($1), '$2') THEN $1['$2'] END").into_owned()
 }
 
+/// The export folder of a partition location `s3://b/p/<export>/data/BILLING_PERIOD=2026-03/` (either case
+/// of the partition name): `s3://b/p/<export>`.
+pub fn export_root(location: &str) -> Option<String> {
+    let l = location.trim_end_matches('/');
+    let (data, part) = l.rsplit_once('/')?;
+    let period = part.strip_prefix("BILLING_PERIOD=").or_else(|| part.strip_prefix("billing_period="))?;
+    period.parse::<BillingPeriod>().ok()?;
+    let root = data.strip_suffix("/data")?;
+    (root.starts_with("s3://") && root.len() > "s3://".len()).then(|| root.to_owned())
+}
+
 /// Stops a running query when dropped (shutdown or timeout while waiting).
 struct StopOnDrop {
     client: Option<aws_sdk_athena::Client>,
@@ -337,37 +442,49 @@ impl CurSource for AthenaSource {
         "athena"
     }
 
+    /// The export's folders with `--athena.export-path`, else the table's partitions in Glue (empty when
+    /// Glue has none registered: partition projection; then only a pinned period can be read).
     async fn periods(&self) -> Result<Vec<BillingPeriod>, SourceError> {
         match &self.export {
             Some(root) => export::list_periods(root).await,
-            // Without the export's location, the current month is the only one we know of.
-            None => Ok(vec![BillingPeriod::containing(chrono::Utc::now())]),
+            None => {
+                let partitions = self.partitions().await?;
+                let mut derived = self.derived.lock().await;
+                if derived.is_none() {
+                    *derived = Some(self.open_derived(&partitions).await);
+                }
+                Ok(partitions.into_keys().collect())
+            }
         }
     }
 
-    async fn inspect(&self, period: BillingPeriod) -> Result<PeriodInputs, SourceError> {
+    async fn inspect(&self, period: BillingPeriod, known: Option<&str>) -> Result<Option<PeriodInputs>, SourceError> {
         self.columns().await?;
-        let Some(root) = &self.export else {
+        let derived = self.derived.lock().await.clone().flatten();
+        let Some(root) = self.export.as_ref().or(derived.as_ref()) else {
             // Nothing to compare: every refresh queries (the fingerprint never repeats).
-            return Ok(PeriodInputs {
+            return Ok(Some(PeriodInputs {
                 period,
                 fingerprint: self.token("no-export"),
                 from_manifest: false,
                 rows: 1,
                 bytes_read: 0,
                 delivery: None,
-            });
+            }));
         };
         let before = root.store.bytes_read();
         let f = export::fingerprint(root, period).await?;
-        Ok(PeriodInputs {
+        if known == Some(f.fingerprint.as_str()) {
+            return Ok(None);
+        }
+        Ok(Some(PeriodInputs {
             period,
             fingerprint: f.fingerprint,
             from_manifest: f.from_manifest,
             rows: f.files.iter().filter(|m| m.size > 0).count() as u64,
             bytes_read: root.store.bytes_read().saturating_sub(before),
             delivery: None,
-        })
+        }))
     }
 
     async fn cancel_running(&self) {
@@ -385,36 +502,62 @@ impl CurSource for AthenaSource {
         }
     }
 
-    /// One Athena query for all the aggregates (Athena bills at least 10 MB and schedules per query): the
-    /// texts joined by `UNION ALL`, the result split by aggregate again.
     async fn query(&self, inputs: &PeriodInputs, queries: &[Query<'_>]) -> Result<Vec<QueryOutput>, SourceError> {
-        let Some(first) = queries.first() else { return Ok(Vec::new()) };
-        let mut parts = Vec::with_capacity(queries.len());
+        Ok(self.query_periods(&[inputs], queries).await?.pop().unwrap_or_default())
+    }
+
+    /// One Athena query for every aggregate of every period (Athena bills at least 10 MB and schedules per
+    /// query): the texts joined by `UNION ALL`, the result split by aggregate and period again.
+    async fn query_periods(
+        &self,
+        inputs: &[&PeriodInputs],
+        queries: &[Query<'_>],
+    ) -> Result<Vec<Vec<QueryOutput>>, SourceError> {
+        let Some(first) = queries.first() else { return Ok(inputs.iter().map(|_| Vec::new()).collect()) };
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut parts = Vec::with_capacity(queries.len() * inputs.len());
         let mut absent = Vec::with_capacity(queries.len());
         for query in queries {
-            let (table_ref, absent_columns) = self.table_ref(query.aggregate).await?;
-            parts.push((query.aggregate.name, query.render(&table_ref, inputs.period)));
+            let (_, absent_columns) = self.table_ref(query.aggregate).await?;
             absent.push(absent_columns);
         }
-        let [(_, only)] = parts.as_slice() else {
-            let names: Vec<&'static str> = parts.iter().map(|(n, _)| *n).collect();
-            let out = self.run(first.aggregate, null_safe_map_lookups(&union_all(&parts))).await?;
-            let tables = split_union(out.table, &names)?;
-            return Ok(tables
-                .into_iter()
-                .zip(absent)
+        for i in inputs {
+            for query in queries {
+                let (table_ref, _) = self.table_ref(query.aggregate).await?;
+                // The tag is a plain literal: aggregate names are identifiers, periods print as YYYY-MM.
+                parts.push((format!("{} {}", query.aggregate.name, i.period), query.render(&table_ref, i.period)));
+            }
+        }
+        let sql = match parts.as_slice() {
+            [(_, only)] => only.clone(),
+            _ => union_all(&parts),
+        };
+        let out = self.run(first.aggregate, null_safe_map_lookups(&sql)).await?;
+        let tables = if parts.len() == 1 {
+            vec![out.table]
+        } else {
+            let names: Vec<&str> = parts.iter().map(|(n, _)| n.as_str()).collect();
+            split_union(out.table, &names)?
+        };
+        let mut tables = tables.into_iter();
+        let mut result = Vec::with_capacity(inputs.len());
+        for p in 0..inputs.len() {
+            let outputs = absent
+                .iter()
                 .enumerate()
-                .map(|(i, (table, absent_columns))| QueryOutput {
-                    table,
+                .map(|(q, absent_columns)| QueryOutput {
+                    table: tables.next().unwrap_or_default(),
                     rows_scanned: 0,
                     // The query's scan is counted once.
-                    bytes_read: if i == 0 { out.bytes_read } else { 0 },
-                    absent_columns,
+                    bytes_read: if p == 0 && q == 0 { out.bytes_read } else { 0 },
+                    absent_columns: absent_columns.clone(),
                 })
-                .collect());
-        };
-        let out = self.run(first.aggregate, null_safe_map_lookups(only)).await?;
-        Ok(vec![QueryOutput { absent_columns: absent.pop().unwrap_or_default(), ..out }])
+                .collect();
+            result.push(outputs);
+        }
+        Ok(result)
     }
 }
 
@@ -463,6 +606,21 @@ mod tests {
             null_safe_map_lookups("SELECT my_product['x'], 'tags' FROM t"),
             "SELECT my_product['x'], 'tags' FROM t"
         );
+    }
+
+    #[test]
+    fn the_export_is_found_from_a_partition_location() {
+        let root = export_root("s3://billing/cur/kiro-cur/data/BILLING_PERIOD=2026-03/");
+        assert_eq!(root.as_deref(), Some("s3://billing/cur/kiro-cur"));
+        assert_eq!(export_root("s3://b/e/data/billing_period=2026-03").as_deref(), Some("s3://b/e"));
+        for other in [
+            "s3://b/e/billing_period=2026-03",
+            "s3://b/e/data/BILLING_PERIOD=26-3",
+            "/data/x",
+            "s3://data/BILLING_PERIOD=2026-03",
+        ] {
+            assert_eq!(export_root(other), None, "{other}");
+        }
     }
 
     #[test]

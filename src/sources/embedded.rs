@@ -45,9 +45,13 @@ impl EmbeddedSource {
         Ok(Self { root, runtime })
     }
 
-    async fn inspect_delivery(&self, period: BillingPeriod) -> Result<Delivery, SourceError> {
+    async fn inspect_delivery(
+        &self,
+        period: BillingPeriod,
+        known: Option<&str>,
+    ) -> Result<Option<Delivery>, SourceError> {
         let cache = self.runtime.cache_manager.get_file_metadata_cache();
-        export::inspect(&self.root, &cache, period).await
+        export::inspect(&self.root, &cache, period, known).await
     }
 
     /// One pass over `files` (all of a delivery, or one when locating a bad value): a single scan reads
@@ -266,24 +270,27 @@ impl CurSource for EmbeddedSource {
         export::list_periods(&self.root).await
     }
 
-    async fn inspect(&self, period: BillingPeriod) -> Result<PeriodInputs, SourceError> {
+    async fn inspect(&self, period: BillingPeriod, known: Option<&str>) -> Result<Option<PeriodInputs>, SourceError> {
         let before = self.root.store.bytes_read();
-        let d = self.inspect_delivery(period).await?;
-        Ok(PeriodInputs {
+        let Some(d) = self.inspect_delivery(period, known).await? else { return Ok(None) };
+        Ok(Some(PeriodInputs {
             period,
             bytes_read: self.root.store.bytes_read().saturating_sub(before),
             fingerprint: d.fingerprint.clone(),
             from_manifest: d.from_manifest,
             rows: d.files.iter().map(|f| f.rows).sum(),
             delivery: Some(Arc::new(d)),
-        })
+        }))
     }
 
     async fn query(&self, inputs: &PeriodInputs, queries: &[Query<'_>]) -> Result<Vec<QueryOutput>, SourceError> {
-        let delivery = match &inputs.delivery {
-            Some(d) => d.clone(),
-            None => Arc::new(self.inspect_delivery(inputs.period).await?),
-        };
+        let delivery =
+            match &inputs.delivery {
+                Some(d) => d.clone(),
+                None => Arc::new(self.inspect_delivery(inputs.period, None).await?.ok_or_else(|| {
+                    SourceError::Config(format!("the delivery of {} was not inspected", inputs.period))
+                })?),
+            };
         let aggregates: Vec<&'static Aggregate> = queries.iter().map(|q| q.aggregate).collect();
         let period = delivery.period;
         let bytes_before = self.root.store.bytes_read();

@@ -187,13 +187,18 @@ pub async fn fingerprint(root: &Rooted, period: BillingPeriod) -> Result<Fingerp
     Ok(Fingerprint { files, from_manifest, fingerprint })
 }
 
-/// Finds a period's files, reads their footers and fingerprints the delivery.
+/// Finds a period's files and fingerprints the delivery; unless the fingerprint is `known` (the delivery
+/// is unchanged: `None`, no footer is read), reads the files' footers.
 pub async fn inspect(
     root: &Rooted,
     cache: &Arc<FileMetadataCache>,
     period: BillingPeriod,
-) -> Result<Delivery, SourceError> {
+    known: Option<&str>,
+) -> Result<Option<Delivery>, SourceError> {
     let Fingerprint { files, from_manifest, fingerprint } = fingerprint(root, period).await?;
+    if known == Some(fingerprint.as_str()) {
+        return Ok(None);
+    }
 
     let footers = futures::stream::iter(files.into_iter().filter(|m| m.size > 0))
         .map(|meta| read_footer(root, cache, meta))
@@ -202,7 +207,7 @@ pub async fn inspect(
         .await?;
     let files: Vec<DataFile> = footers.into_iter().filter(|f| f.rows > 0).collect();
     let total_bytes = files.iter().map(|f| f.meta.size).sum();
-    Ok(Delivery { period, files, from_manifest, fingerprint, total_bytes })
+    Ok(Some(Delivery { period, files, from_manifest, fingerprint, total_bytes }))
 }
 
 async fn read_footer(root: &Rooted, cache: &Arc<FileMetadataCache>, meta: ObjectMeta) -> Result<DataFile, SourceError> {

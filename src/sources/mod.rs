@@ -60,11 +60,26 @@ pub trait CurSource: Send + Sync {
     /// Billing periods present in the export, oldest first.
     async fn periods(&self) -> Result<Vec<BillingPeriod>, SourceError>;
 
-    /// Looks at a period's inputs without reading its data.
-    async fn inspect(&self, period: BillingPeriod) -> Result<PeriodInputs, SourceError>;
+    /// Looks at a period's inputs without reading its data. `known`: the fingerprint of the inputs last
+    /// queried; when the delivery still has it, `None` (unchanged: nothing more is read, no footer).
+    async fn inspect(&self, period: BillingPeriod, known: Option<&str>) -> Result<Option<PeriodInputs>, SourceError>;
 
     /// Runs aggregates over the delivery `inputs` describes; one output per query, in order.
     async fn query(&self, inputs: &PeriodInputs, queries: &[Query<'_>]) -> Result<Vec<QueryOutput>, SourceError>;
+
+    /// Runs the aggregates over several periods' deliveries: one list of outputs per period, in order. An
+    /// engine that bills per query (Athena) answers them all in one; by default, one pass per period.
+    async fn query_periods(
+        &self,
+        inputs: &[&PeriodInputs],
+        queries: &[Query<'_>],
+    ) -> Result<Vec<Vec<QueryOutput>>, SourceError> {
+        let mut out = Vec::with_capacity(inputs.len());
+        for i in inputs {
+            out.push(self.query(i, queries).await?);
+        }
+        Ok(out)
+    }
 
     /// Cancels work still running remotely after a query future was dropped (refresh timeout, shutdown),
     /// and waits for the cancellation to be sent. Nothing to do for the embedded engine.
@@ -138,9 +153,10 @@ pub enum SourceError {
         #[source]
         source: crate::error::BoxError,
     },
-    /// The table's metadata could not be read.
-    #[error("athena GetTableMetadata {table}")]
+    /// The table's metadata (`athena GetTableMetadata`, `glue GetPartitions`) could not be read.
+    #[error("{call} {table}")]
     Metadata {
+        call: &'static str,
         table: String,
         #[source]
         source: crate::error::BoxError,

@@ -151,7 +151,7 @@ pub fn output_columns(rendered: &str) -> Vec<String> {
 /// each text is a sub-select tagged with its aggregate's name in [`UNION_TAG`], the result columns aligned
 /// by name (NULL where an aggregate has no such column), joined by `UNION ALL`. [`split_union`] takes the
 /// result apart again; each aggregate's rows are exactly those its own text returns.
-pub fn union_all(parts: &[(&'static str, String)]) -> String {
+pub fn union_all<S: AsRef<str>>(parts: &[(S, String)]) -> String {
     let mut columns: Vec<String> = Vec::new();
     let outputs: Vec<Vec<String>> = parts.iter().map(|(_, sql)| output_columns(sql)).collect();
     for c in outputs.iter().flatten() {
@@ -168,14 +168,19 @@ pub fn union_all(parts: &[(&'static str, String)]) -> String {
                 .iter()
                 .map(|c| if own.contains(c) { format!("a{i}.{c}") } else { format!("NULL AS {c}") })
                 .collect();
-            format!("SELECT '{name}' AS {UNION_TAG}, {}\nFROM (\n{}\n) a{i}", select.join(", "), sql.trim_end())
+            format!(
+                "SELECT '{}' AS {UNION_TAG}, {}\nFROM (\n{}\n) a{i}",
+                name.as_ref(),
+                select.join(", "),
+                sql.trim_end()
+            )
         })
         .collect();
     branches.join("\nUNION ALL\n")
 }
 
 /// The per-aggregate results of a [`union_all`] query, in the order of `names`.
-pub fn split_union(table: Table, names: &[&'static str]) -> Result<Vec<Table>, ResultError> {
+pub fn split_union<S: AsRef<str>>(table: Table, names: &[S]) -> Result<Vec<Table>, ResultError> {
     let tag = table
         .columns
         .iter()
@@ -185,7 +190,7 @@ pub fn split_union(table: Table, names: &[&'static str]) -> Result<Vec<Table>, R
         names.iter().map(|_| Table { columns: table.columns.clone(), rows: Vec::new() }).collect();
     for row in table.rows {
         let name = row.get(tag).cloned().flatten().unwrap_or_default();
-        let i = names.iter().position(|n| *n == name).ok_or_else(|| ResultError {
+        let i = names.iter().position(|n| n.as_ref() == name).ok_or_else(|| ResultError {
             aggregate: "union",
             reason: format!("a row of unknown aggregate {name:?}"),
         })?;

@@ -25,6 +25,9 @@ fn run_with(export: &Export, report_path: &str, env: &[(&str, &str)]) -> String 
             users.to_str().unwrap(),
             "--kiro.activity-report.path",
             report_path,
+            // October alone: the report per served month is tested in periods.rs.
+            "--billing-periods",
+            "1",
         ],
         env,
     )

@@ -280,10 +280,38 @@ fn collect(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>)
 }
 
 #[test]
-fn right_sizing_signals_on_a_finished_month() {
-    // October 2026 is over (the tests run later), so projections equal the credits used.
+fn a_closed_month_projects_what_was_used_and_gets_no_advice() {
+    // October 2026 is over (the tests run later): projections equal the credits used, and nothing is
+    // advised about a bill that can no longer change.
     let export = small_export();
     let s = once_on(&export, &["--billing-period", "2026-10"]);
+    for (user, used) in [("alice", 550.75), ("bob", 1050.5), ("ivan", 12_000.0), ("frank", 42.42)] {
+        let labels: &[(&str, &str)] = if user == "frank" { &[("user_id", FRANK)] } else { &[("user", user)] };
+        close(value(&s, "kiro_credits_projected", labels), used, user);
+    }
+    for family in ["kiro_recommended_plan_info", "kiro_plan_savings_usd", "kiro_idle_seat"] {
+        assert!(all(&s, family, &[]).is_empty(), "{family} exported for a closed month");
+    }
+    // The facts of the month stay: who paid twice, how much of the plan was used.
+    close(value(&s, "kiro_duplicate_licences", &[("user", "erin")]), 2.0, "erin");
+    close(value(&s, "kiro_plan_used_ratio", &[("user", "bob")]), 1.0505, "bob ratio");
+}
+
+#[test]
+fn right_sizing_signals_on_a_month_billed_to_its_last_day() {
+    // The scenario's month far in the future: still open by the clock, and billed to its last day, so
+    // projections equal the credits used and the advice is about the whole month.
+    let dir = tempfile::tempdir().unwrap();
+    let opts = kiro_exporter_generate::Options {
+        period: "2099-10".parse().unwrap(),
+        rows: 3_000,
+        bulk_users: 5,
+        chunk_rows: 1_000,
+        ..kiro_exporter_generate::Options::sample()
+    };
+    kiro_exporter_generate::write_export(dir.path(), &opts).unwrap();
+    let export = Export { dir };
+    let s = once_on(&export, &["--billing-period", "2099-10"]);
     for (user, used) in [("alice", 550.75), ("bob", 1050.5), ("ivan", 12_000.0), ("frank", 42.42)] {
         let labels: &[(&str, &str)] = if user == "frank" { &[("user_id", FRANK)] } else { &[("user", user)] };
         close(value(&s, "kiro_credits_projected", labels), used, user);
@@ -321,7 +349,7 @@ fn right_sizing_signals_on_a_finished_month() {
     close(value(&s, "kiro_plan_used_ratio", &[("user", "bob")]), 1.0505, "bob ratio");
     close(value(&s, "kiro_plan_used_ratio", &[("user", "ivan")]), 1.2, "ivan ratio");
     // --kiro.idle-credits raises the bar: alice's 550.75 credits are idle under 600.
-    let s = once_on(&export, &["--billing-period", "2026-10", "--kiro.idle-credits", "600"]);
+    let s = once_on(&export, &["--billing-period", "2099-10", "--kiro.idle-credits", "600"]);
     close(value(&s, "kiro_idle_seat", &[("user", "alice")]), 1.0, "alice under 600");
 }
 

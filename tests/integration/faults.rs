@@ -1,4 +1,5 @@
-//! Faults with a small misbehaving Athena (a stdlib Python HTTP server speaking Athena's JSON protocol):
+//! Faults with a small misbehaving Athena (a stdlib Python HTTP server speaking Athena's JSON protocol, and
+//! Glue's GetPartitions):
 //! a throttling storm the SDK rides out, a query that never finishes (refresh timeout, then SIGTERM during
 //! a refresh), and what the exporter does about it: named errors, StopQueryExecution, a prompt exit.
 
@@ -47,6 +48,11 @@ class H(BaseHTTPRequestHandler):
             return self.reply(200, {"TableMetadata": {"Name": body.get("TableName"), "TableType": "EXTERNAL_TABLE",
                 "Columns": [{"Name": c, "Type": t} for c, t in columns],
                 "PartitionKeys": [{"Name": "billing_period", "Type": "string"}]}})
+        if op == "GetPartitions":
+            # Glue: the table has one partition, this month's (no location: no export to read manifests from).
+            log(op)
+            month = __import__("time").strftime("%Y-%m", __import__("time").gmtime())
+            return self.reply(200, {"Partitions": [{"Values": [month]}]})
         if op == "StartQueryExecution":
             qid = "q-%d" % n
             with lock:
