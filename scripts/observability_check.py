@@ -7,7 +7,8 @@
         RULES_OUT for `promtool check rules`.
     observability_check.py live PROM_URL
         Runs every dashboard expression against the Prometheus at PROM_URL, variables set as Grafana would
-        (a single-value variable to the first value its query finds, "All" to its allValue); each must return
+        (a single-value variable to the first value its query finds, in the variable's sort order, so the
+        billing period to the newest month; "All" to its allValue); each must return
         at least one finite sample. For `X or vector(0)` X itself must. KIRO_E2E_ALLOW_EMPTY (a regex,
         development only) names expressions allowed to be empty; they are listed.
     observability_check.py alerts PROM_URL EXPORTER_URL RULES_FILE
@@ -251,6 +252,10 @@ def finite_samples(data):
     return [float(v) for v in vals if not math.isnan(float(v)) and not math.isinf(float(v))]
 
 
+# Grafana's variable sorts in descending order: alphabetical, numerical, case-insensitive, natural.
+DESCENDING_SORTS = (2, 4, 6, 8)
+
+
 def live_values(prom_url, d):
     values = {}
     for v in variables(d).values():
@@ -261,7 +266,10 @@ def live_values(prom_url, d):
         else:
             sel, label = label_values_parts(var_query(v))
             params = {"match[]": substitute(sel, values)} if sel else None
-            found = sorted(x for x in prom(prom_url, f"/api/v1/label/{label}/values", params) if x)
+            # Grafana sorts the values as the variable says (1 alphabetical, 2 alphabetical descending, ...)
+            # and selects the first: the billing period variable lists the newest month first.
+            found = sorted((x for x in prom(prom_url, f"/api/v1/label/{label}/values", params) if x),
+                           reverse=v.get("sort") in DESCENDING_SORTS)
             if not found:
                 values[v["name"]] = None
             else:
