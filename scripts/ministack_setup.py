@@ -3,7 +3,8 @@
 Used by the Athena integration tests and by scripts/bench-athena:
     python scripts/ministack_setup.py ENDPOINT EXPORT_DIR < ddl-lines
 Data folders are uploaded in Hive's lower case (`data/billing_period=...`), as the emulator needs; the
-export lands in s3://cur/exp, query results go to s3://results/, tables to the database `billing`.
+export lands in s3://cur/exp, query results go to s3://results/, tables to the database `billing`, and each
+table's partitions are registered in Glue (with their folders as locations) as the export's crawler does.
 """
 import os
 import sys
@@ -42,7 +43,28 @@ def setup(endpoint, root, ddls):
         state, _ = query(ath, ddl)
         if state != "SUCCEEDED":
             raise SystemExit(f"{state}: {ddl[:80]}")
+    register_partitions(s3, glue)
     return ath
+
+
+def register_partitions(s3, glue):
+    """Registers each table's billing_period partitions in Glue, as the Data Exports crawler does: one per
+    `billing_period=YYYY-MM/` folder under the table's location, with that folder as its location."""
+    for table in glue.get_tables(DatabaseName="billing")["TableList"]:
+        location = table.get("StorageDescriptor", {}).get("Location", "")
+        if not location.startswith("s3://") or not table.get("PartitionKeys"):
+            continue
+        bucket, _, prefix = location[len("s3://"):].partition("/")
+        prefix = prefix.rstrip("/") + "/"
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, Delimiter="/").get("CommonPrefixes", [])
+        inputs = []
+        for p in listed:
+            folder = p["Prefix"][len(prefix):].rstrip("/")
+            key, _, value = folder.partition("=")
+            if key.lower() == "billing_period" and value:
+                inputs.append({"Values": [value], "StorageDescriptor": {"Location": f"s3://{bucket}/{p['Prefix']}"}})
+        if inputs:
+            glue.batch_create_partition(DatabaseName="billing", TableName=table["Name"], PartitionInputList=inputs)
 
 
 if __name__ == "__main__":

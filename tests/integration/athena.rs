@@ -22,7 +22,7 @@ fn the_documented_ddl_has_every_generated_column() {
     }
 }
 
-fn ddl(table: &str, location: &str, skip: &[&str]) -> String {
+pub fn ddl(table: &str, location: &str, skip: &[&str]) -> String {
     let cols: Vec<String> = CUR2_COLUMNS
         .iter()
         .filter(|(n, _)| !skip.contains(n))
@@ -56,9 +56,15 @@ fn fixture(ddls: &[String]) -> Fixture {
 fn fixture_with(opts: &Options, ddls: &[String]) -> Fixture {
     let export = tempfile::tempdir().unwrap();
     write_export(export.path(), opts).unwrap();
+    let ms = ministack_with(export.path(), ddls);
+    Fixture { ms, export }
+}
+
+/// MiniStack with `export` uploaded to s3://cur/exp, the `ddls` run and the partitions registered in Glue.
+pub fn ministack_with(export: &std::path::Path, ddls: &[String]) -> Emulator {
     let ms = Emulator::ministack();
     let mut child = Command::new(venv_tool("python"))
-        .args([SETUP, &ms.endpoint, export.path().to_str().unwrap()])
+        .args([SETUP, &ms.endpoint, export.to_str().unwrap()])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -67,7 +73,7 @@ fn fixture_with(opts: &Options, ddls: &[String]) -> Fixture {
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), ddls.join("\n").as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "setup: {}", String::from_utf8_lossy(&out.stderr));
-    Fixture { ms, export }
+    ms
 }
 
 fn athena_args<'a>(table: &'a str, extra: &[&'a str]) -> Vec<&'a str> {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
@@ -374,4 +375,26 @@ pub fn python_server(script: &str, args: &[&str], what: &str) -> (ChildGuard, St
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     (guard, format!("http://{addr}"))
+}
+
+/// The daemon's parsed `/metrics`.
+pub fn metrics(addr: &str) -> Vec<(String, Labels, f64)> {
+    let (status, _, body) = http_get(addr, "/metrics", &[]);
+    assert_eq!(status, 200);
+    parse(&String::from_utf8(body).unwrap())
+}
+
+pub fn counter(addr: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let s = metrics(addr);
+    let found = all(&s, name, labels);
+    found.first().map_or(0.0, |f| f.2)
+}
+
+/// Polls until `cond` holds (a daemon refreshing every second).
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

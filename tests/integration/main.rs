@@ -15,6 +15,7 @@ mod hostile;
 mod identity;
 mod kiro_cli;
 mod layers;
+mod periods;
 mod s3;
 mod server;
 mod web;

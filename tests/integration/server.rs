@@ -4,27 +4,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-fn metrics(addr: &str) -> Vec<(String, Labels, f64)> {
-    let (status, _, body) = http_get(addr, "/metrics", &[]);
-    assert_eq!(status, 200);
-    parse(&String::from_utf8(body).unwrap())
-}
-
-fn counter(addr: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let s = metrics(addr);
-    let found = all(&s, name, labels);
-    found.first().map_or(0.0, |f| f.2)
-}
-
-/// Polls until `cond` holds (the refresh loop runs every second here).
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn serves_the_last_good_snapshot_through_failures() {
     let export = small_export();
