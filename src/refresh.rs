@@ -23,10 +23,10 @@ use crate::model::activity::ActivityRow;
 use crate::model::bedrock::BedrockLine;
 use crate::model::cost::{foreign_currency, on_basis};
 use crate::model::rightsizing::IdleRule;
-use crate::model::{BillingPeriod, KiroLine, PlanCatalog};
+use crate::model::{BillingPeriod, KiroReport, PlanCatalog, build_report};
 use crate::snapshot::{ActivityInput, Inputs, PeriodSelection, Rules, Snapshot, Snapshots, assemble};
 use crate::sources::activity::ActivityError;
-use crate::sources::{ActivityReports, CurSource, PeriodInputs, SourceError};
+use crate::sources::{ActivityReports, CurSource, Inspected, PeriodInputs, SourceError};
 use crate::sql::{
     BEDROCK_LINES, IAM_PRINCIPAL, IAM_PRINCIPAL_FIX, KIRO_LINES, NET_UNBLENDED_COST, Query, check_bedrock_lines,
     check_kiro_lines, parse_bedrock_lines, parse_kiro_lines,
@@ -83,10 +83,13 @@ impl RefreshError {
     }
 }
 
-/// The query results of one period.
+/// The query results of one period, as kept between refreshes: the Kiro lines built into the period's
+/// licences (what the model needs of them, far smaller than the lines), the Bedrock lines as read.
 #[derive(Debug, Default)]
 struct Lines {
-    kiro: Vec<KiroLine>,
+    kiro: KiroReport,
+    /// Kiro lines the query returned.
+    kiro_lines: usize,
     bedrock: Vec<BedrockLine>,
     /// Whether the export has `line_item_iam_principal`.
     principal_column: bool,
@@ -96,7 +99,7 @@ struct Lines {
 
 impl Lines {
     fn is_empty(&self) -> bool {
-        self.kiro.is_empty() && self.bedrock.is_empty()
+        self.kiro_lines == 0 && self.bedrock.is_empty()
     }
 }
 
@@ -108,6 +111,9 @@ struct Cached {
 
 /// A period's activity report rows (`None`: none yet), whether they changed, and whether the read worked.
 type ActivityRead = (Option<Arc<Vec<ActivityRow>>>, bool, bool);
+
+/// How a period was read this time: its lines and whether they were queried or unchanged, or the error.
+type Outcome = Result<(Arc<Lines>, RefreshResult), RefreshError>;
 
 /// A period's lines and how this refresh obtained them (queried, or unchanged from the cache).
 type Looked = (BillingPeriod, Arc<Lines>, RefreshResult);
@@ -135,6 +141,7 @@ pub struct Refresher {
     cache: Mutex<BTreeMap<BillingPeriod, Cached>>,
     warned_tiers: Mutex<BTreeSet<String>>,
     warned_principal: AtomicBool,
+    warned_no_periods: AtomicBool,
 }
 
 impl Refresher {
@@ -164,6 +171,7 @@ impl Refresher {
             cache: Mutex::new(BTreeMap::new()),
             warned_tiers: Mutex::new(BTreeSet::new()),
             warned_principal: AtomicBool::new(false),
+            warned_no_periods: AtomicBool::new(false),
         }
     }
 
@@ -171,10 +179,10 @@ impl Refresher {
     /// up to the current month, plus one more while the current month may have no data yet (it is served
     /// only once it has some; until then the month before it is the latest).
     async fn candidates(&self, current: BillingPeriod) -> Result<Vec<BillingPeriod>, SourceError> {
+        let have = self.source.periods().await?;
         if let Some(p) = self.pinned {
             // A pinned period always works where the engine cannot list periods (an Athena table with
             // partition projection); where it can, a period it does not have is an error naming those it has.
-            let have = self.source.periods().await?;
             if !have.is_empty() && !have.contains(&p) {
                 let have: Vec<String> = have.iter().map(ToString::to_string).collect();
                 return Err(SourceError::NoData(format!(
@@ -184,13 +192,18 @@ impl Refresher {
             }
             return Ok(vec![p]);
         }
-        let have = self.source.periods().await?;
-        if have.is_empty() {
-            return Err(SourceError::NoData(
-                "no billing periods found: the Athena table has no partitions in Glue (partition projection, or a catalog other than AwsDataCatalog); pass --athena.export-path, or pin one with --billing-period".into(),
-            ));
-        }
-        let mut periods: Vec<BillingPeriod> = have.iter().copied().filter(|p| *p <= current).rev().collect();
+        let mut periods: Vec<BillingPeriod> = if have.is_empty() {
+            // The engine cannot list them (an Athena table with partition projection, or another catalog):
+            // the months ending with the current one.
+            if !self.warned_no_periods.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "the Athena table lists no partitions in Glue: serving the months up to the current one by the clock; pass --athena.export-path to list the export's months (and not query unchanged ones)"
+                );
+            }
+            std::iter::successors(Some(current), |p| Some(p.previous())).take(self.periods + 1).collect()
+        } else {
+            have.iter().copied().filter(|p| *p <= current).rev().collect()
+        };
         if periods.is_empty() {
             // Only months after this one (a clock behind the bill's): the current month, empty.
             return Ok(vec![current]);
@@ -203,31 +216,95 @@ impl Refresher {
         Ok(periods)
     }
 
-    /// The lines of each period: from the cache while its delivery is unchanged, else queried; every
-    /// changed period in one call to the source. Counts each period's result.
-    async fn lines_of(&self, periods: &[BillingPeriod]) -> Result<Vec<Looked>, RefreshError> {
-        let mut looked: Vec<Option<Looked>> = periods.iter().map(|_| None).collect();
+    /// The lines of the periods to serve, newest first, until `wanted` are served: each from the cache
+    /// while its delivery is unchanged, else queried, [`CurSource::batch_periods`] at a time (Athena: all
+    /// changed months in one query) and cached as soon as read. A month that fails is counted and logged;
+    /// the newest one (or any, with `--once`) fails the refresh, an older one is served from its last good
+    /// delivery if it has one (else left out), so one bad month does not hold back the others.
+    async fn lines_of(
+        &self,
+        periods: &[BillingPeriod],
+        wanted: usize,
+        current: BillingPeriod,
+    ) -> Result<Vec<Looked>, RefreshError> {
+        let skip_empty_current = self.pinned.is_none() && periods.len() > 1;
+        let mut looked: Vec<Looked> = Vec::new();
+        let mut served = 0;
+        let batch = self.source.batch_periods().max(1);
+        for (w, window) in periods.chunks(batch).enumerate() {
+            if served >= wanted {
+                break;
+            }
+            let outcomes = self.read_window(window).await;
+            for (k, (period, outcome)) in window.iter().zip(outcomes).enumerate() {
+                if served >= wanted {
+                    break;
+                }
+                let (lines, result) = match outcome {
+                    Ok(found) => found,
+                    Err(e) => {
+                        self.metrics.observe_period(&period.to_string(), RefreshResult::Failure);
+                        if (w == 0 && k == 0) || self.strict_activity {
+                            return Err(e);
+                        }
+                        self.metrics.observe_error(e.source_label(), e.kind());
+                        let last = {
+                            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                            cache.get(period).map(|c| c.lines.clone())
+                        };
+                        let error = crate::error::chain(&e);
+                        match last {
+                            Some(lines) => {
+                                tracing::error!(%period, %error, "cannot refresh the billing period; serving its last good data");
+                                (lines, RefreshResult::Failure)
+                            }
+                            None => {
+                                tracing::error!(%period, %error, "cannot read the billing period; it is not served until it can be");
+                                continue;
+                            }
+                        }
+                    }
+                };
+                if result != RefreshResult::Failure {
+                    self.metrics.observe_period(&period.to_string(), result);
+                }
+                if !(skip_empty_current && *period == current && lines.is_empty()) {
+                    served += 1;
+                }
+                looked.push((*period, lines, result));
+            }
+        }
+        // Only the periods looked at stay cached: memory follows --billing-periods.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).retain(|p, _| periods.contains(p));
+        Ok(looked)
+    }
+
+    /// Inspects each period of `window` and queries the changed ones together (one by one again if that
+    /// fails, so the error is the failing month's); caches what was read. One outcome per period, in order.
+    async fn read_window(&self, window: &[BillingPeriod]) -> Vec<Outcome> {
+        let mut out: Vec<Option<Outcome>> = window.iter().map(|_| None).collect();
         let mut changed: Vec<(usize, PeriodInputs)> = Vec::new();
-        for (i, &period) in periods.iter().enumerate() {
+        for (i, &period) in window.iter().enumerate() {
             let cached = {
                 let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
                 cache.get(&period).map(|c| (c.fingerprint.clone(), c.lines.clone()))
             };
-            let inspected = self.source.inspect(period, cached.as_ref().map(|(f, _)| f.as_str())).await;
-            match (inspected, cached) {
-                (Ok(None), Some((fingerprint, lines))) => {
-                    tracing::debug!(%period, %fingerprint, "delivery unchanged since it was queried; not querying");
-                    looked[i] = Some((period, lines, RefreshResult::Unchanged));
+            match self.source.inspect(period, cached.as_ref().map(|(f, _)| f.as_str())).await {
+                Ok(Inspected::Unchanged { bytes_read }) => {
+                    self.metrics.observe_read(0, bytes_read);
+                    out[i] = Some(match cached {
+                        Some((fingerprint, lines)) => {
+                            tracing::debug!(%period, %fingerprint, "delivery unchanged since it was queried; not querying");
+                            Ok((lines, RefreshResult::Unchanged))
+                        }
+                        None => Err(SourceError::Config(format!("{period}: unchanged but never queried")).into()),
+                    });
                 }
-                (Ok(Some(inputs)), _) => {
+                Ok(Inspected::Changed(inputs)) => {
                     self.metrics.observe_read(0, inputs.bytes_read);
                     changed.push((i, inputs));
                 }
-                (Ok(None), None) => {
-                    return Err(self
-                        .failed(period, SourceError::Config(format!("{period}: unchanged but never queried")).into()));
-                }
-                (Err(e), _) => return Err(self.failed(period, e.into())),
+                Err(e) => out[i] = Some(Err(e.into())),
             }
         }
         if !changed.is_empty() {
@@ -236,37 +313,37 @@ impl Refresher {
                 Query { aggregate: &BEDROCK_LINES, tag_keys: &self.tag_keys },
             ];
             let inputs: Vec<&PeriodInputs> = changed.iter().map(|(_, i)| i).collect();
-            let outputs = match self.source.query_periods(&inputs, &queries).await {
-                Ok(o) if o.len() == inputs.len() => o,
-                Ok(_) => return Err(SourceError::Config("the source did not answer every period".into()).into()),
+            let answered: Vec<Result<_, SourceError>> = match self.source.query_periods(&inputs, &queries).await {
+                Ok(o) if o.len() == inputs.len() => o.into_iter().map(Ok).collect(),
+                Ok(_) => inputs
+                    .iter()
+                    .map(|_| Err(SourceError::Config("the source did not answer every period".into())))
+                    .collect(),
+                Err(e) if inputs.len() < 2 => vec![Err(e)],
                 Err(e) => {
+                    tracing::warn!(error = %crate::error::chain(&e), "the query of several billing periods failed; querying them one by one");
+                    let mut each = Vec::with_capacity(inputs.len());
                     for i in &inputs {
-                        self.metrics.observe_period(&i.period.to_string(), RefreshResult::Failure);
+                        each.push(self.source.query(i, &queries).await);
                     }
-                    return Err(e.into());
+                    each
                 }
             };
-            for ((i, inputs), outputs) in changed.into_iter().zip(outputs) {
-                let period = inputs.period;
-                let lines = self.parse(&inputs, outputs).map_err(|e| self.failed(period, e))?;
-                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-                cache.insert(period, Cached { fingerprint: inputs.fingerprint.clone(), lines: lines.clone() });
-                looked[i] = Some((period, lines, RefreshResult::Success));
+            for ((i, inputs), answer) in changed.iter().zip(answered) {
+                out[*i] = Some(answer.map_err(RefreshError::from).and_then(|outputs| {
+                    let lines = self.parse(inputs, outputs)?;
+                    let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                    cache.insert(
+                        inputs.period,
+                        Cached { fingerprint: inputs.fingerprint.clone(), lines: lines.clone() },
+                    );
+                    Ok((lines, RefreshResult::Success))
+                }));
             }
         }
-        // Only the periods looked at stay cached: memory follows --billing-periods.
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).retain(|p, _| periods.contains(p));
-        let looked: Vec<Looked> = looked.into_iter().flatten().collect();
-        for (period, _, result) in &looked {
-            self.metrics.observe_period(&period.to_string(), *result);
-        }
-        Ok(looked)
-    }
-
-    /// Counts a period's failure and passes the error on.
-    fn failed(&self, period: BillingPeriod, e: RefreshError) -> RefreshError {
-        self.metrics.observe_period(&period.to_string(), RefreshResult::Failure);
-        e
+        out.into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(SourceError::Config("a billing period was not looked at".into()).into())))
+            .collect()
     }
 
     /// A period's query results, parsed and checked.
@@ -290,7 +367,8 @@ impl Refresher {
         }
         on_basis(&mut parsed_kiro, &mut parsed_bedrock, self.cost.basis);
         let mut lines = Lines {
-            kiro: parsed_kiro,
+            kiro_lines: parsed_kiro.len(),
+            kiro: build_report(&parsed_kiro, &self.plans, period),
             principal_column: !bedrock.absent_columns.contains(&IAM_PRINCIPAL),
             net_column: !kiro.absent_columns.contains(&NET_UNBLENDED_COST),
             bedrock: parsed_bedrock,
@@ -301,7 +379,7 @@ impl Refresher {
         tracing::info!(
             %period, engine = self.source.engine(), manifest = inputs.from_manifest,
             rows_scanned = kiro.rows_scanned, bytes_read = kiro.bytes_read + bedrock.bytes_read,
-            kiro_groups = lines.kiro.len(), bedrock_groups = lines.bedrock.len(),
+            kiro_groups = lines.kiro_lines, bedrock_groups = lines.bedrock.len(),
             "queried the export"
         );
         if !lines.bedrock.is_empty() && !lines.principal_column && !self.warned_principal.swap(true, Ordering::Relaxed)
@@ -344,14 +422,14 @@ impl Refresher {
     pub async fn refresh(&self, now: DateTime<Utc>) -> Result<(Arc<Exposition>, RefreshResult), RefreshError> {
         let current = BillingPeriod::containing(now);
         let candidates = self.candidates(current).await?;
-        let looked = self.lines_of(&candidates).await?;
+        let wanted = if self.pinned.is_some() { 1 } else { self.periods };
+        let looked = self.lines_of(&candidates, wanted, current).await?;
         let mut result = if looked.iter().any(|(_, _, r)| *r == RefreshResult::Success) {
             RefreshResult::Success
         } else {
             RefreshResult::Unchanged
         };
-        let wanted = if self.pinned.is_some() { 1 } else { self.periods };
-        let several = looked.len() > 1;
+        let several = candidates.len() > 1;
         let served: Vec<&Looked> = looked
             .iter()
             // The current month without Kiro or Bedrock rows yet: the month before it is the latest.
@@ -375,6 +453,10 @@ impl Refresher {
                 activity = Some((rows, changed, up));
             }
             snapshots.push(self.assemble(*period, selection, now, lines, activity.as_ref(), directory.as_deref()));
+        }
+        if let Some(src) = &self.activity {
+            let served: Vec<BillingPeriod> = snapshots.iter().filter_map(|s| s.period).collect();
+            src.keep_only(&served).await;
         }
         let exposition = Exposition::new(Arc::new(Snapshots { periods: snapshots }), self.max_series)
             .map_err(|e| RefreshError::TooManySeries { series: e.series, max: self.max_series })?;

@@ -16,7 +16,8 @@ fn num(d: Decimal) -> f64 {
 }
 
 /// Families about the exporter's view as a whole rather than one billing period (no `billing_period`
-/// label): with several periods served, they describe the newest one.
+/// label): with several periods served, they describe the newest one (the activity report's `up` is 0 if
+/// any served month's read failed).
 const EXPORTER_WIDE: &[&str] = &[
     "kiro_exporter_activity_report_up",
     "kiro_exporter_bedrock_principal_data",
@@ -31,6 +32,12 @@ pub fn families(all: &Snapshots) -> Vec<Family> {
     let mut periods = all.periods.iter();
     let Some(primary) = periods.next() else { return snapshot_families(&Snapshot::default()) };
     let mut out = snapshot_families(primary);
+    // The activity report is up only if it was read for every served month.
+    if all.periods.iter().any(|p| p.activity_up == Some(false))
+        && let Some(up) = out.iter_mut().find(|f| f.name == "kiro_exporter_activity_report_up")
+    {
+        up.samples.iter_mut().for_each(|s| s.value = 0.0);
+    }
     for p in periods {
         for (into, from) in out.iter_mut().zip(snapshot_families(p)) {
             debug_assert_eq!(into.name, from.name);

@@ -49,6 +49,15 @@ impl BillingPeriod {
         }
     }
 
+    /// The month before this one.
+    pub fn previous(self) -> Self {
+        if self.month == 1 {
+            Self { year: self.year - 1, month: 12 }
+        } else {
+            Self { year: self.year, month: self.month - 1 }
+        }
+    }
+
     /// First instant of the period.
     pub fn start(self) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(self.year, self.month, 1, 0, 0, 0).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
@@ -102,6 +111,8 @@ mod tests {
         assert_eq!(p.to_string(), "2026-01");
         assert_eq!(p.next().to_string(), "2026-02");
         assert_eq!("2026-12".parse::<BillingPeriod>().unwrap().next().to_string(), "2027-01");
+        assert_eq!("2027-01".parse::<BillingPeriod>().unwrap().previous().to_string(), "2026-12");
+        assert_eq!(p.previous().next(), p);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::bedrock::{self, BedrockLine, BedrockRows, SessionNames, TagLabel};
 use super::cost::allocate_account_level;
 use super::rightsizing::{IdleRule, analyse};
 use super::rows::{Rows, build_rows};
-use super::{BillingPeriod, KiroLine, KiroReport, PlanCatalog, build_report};
+use super::{BillingPeriod, KiroReport, PlanCatalog};
 use crate::identity::Directory;
 use crate::identity::resolve::{LabelRules, UserLabels};
 
@@ -109,7 +109,9 @@ pub struct Inputs<'a> {
     pub selection: PeriodSelection,
     /// When the refresh ran (the projection counts the days not yet billed from it).
     pub now: DateTime<Utc>,
-    pub kiro: &'a [KiroLine],
+    /// The bill's Kiro licences, built from its lines ([`super::build_report`]; kept between refreshes
+    /// instead of the lines, a few KiB per licence and month).
+    pub kiro: &'a KiroReport,
     pub bedrock: &'a [BedrockLine],
     /// Whether the export has `line_item_iam_principal`.
     pub principal_data: bool,
@@ -167,7 +169,7 @@ pub struct Assembled {
 /// Bedrock series linked to the directory's users; and the roll-up of everyone beyond `max_users`.
 pub fn assemble(inputs: &Inputs<'_>, rules: &Rules<'_>) -> Assembled {
     let period = inputs.period;
-    let mut report = build_report(inputs.kiro, rules.plans, period);
+    let mut report = inputs.kiro.clone();
     let mut summary = None;
     let activity_last_date = inputs.activity.map(|a| match a.rows {
         Some(rows) => {
@@ -235,6 +237,7 @@ mod tests {
     use super::*;
     use crate::identity::DirectoryUser;
     use crate::model::testutil::{d, oct};
+    use crate::model::{KiroLine, build_report};
 
     const ACCOUNT: &str = "111122223333";
 
@@ -322,7 +325,11 @@ mod tests {
         assemble(inputs, &rules)
     }
 
-    fn inputs<'a>(kiro: &'a [KiroLine], bedrock: &'a [BedrockLine], dir: Option<&'a Directory>) -> Inputs<'a> {
+    fn report(lines: &[KiroLine]) -> KiroReport {
+        build_report(lines, &PlanCatalog::default(), oct())
+    }
+
+    fn inputs<'a>(kiro: &'a KiroReport, bedrock: &'a [BedrockLine], dir: Option<&'a Directory>) -> Inputs<'a> {
         Inputs {
             period: oct(),
             selection: PeriodSelection::Current,
@@ -339,7 +346,7 @@ mod tests {
 
     #[test]
     fn the_report_corrects_the_bill_and_the_directory_names_people_and_principals() {
-        let (kiro, dir) = (bill(), directory());
+        let (kiro, dir) = (report(&bill()), directory());
         let bedrock = [bedrock_line("arn:aws:iam::111122223333:user/alice", "0.15")];
         let rows = [activity_row("u-1", "130.5")];
         let mut i = inputs(&kiro, &bedrock, Some(&dir));
@@ -372,7 +379,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_report_with_no_last_rows_leaves_the_bill_as_it_is() {
-        let kiro = bill();
+        let kiro = report(&bill());
         let mut i = inputs(&kiro, &[], None);
         i.activity = Some(ActivityInput { rows: None, up: false });
         let a = run(&i);
@@ -389,7 +396,7 @@ mod tests {
 
     #[test]
     fn without_a_report_or_a_directory_nothing_is_claimed_about_them() {
-        let kiro = bill();
+        let kiro = report(&bill());
         let bedrock = [bedrock_line("arn:aws:sts::111122223333:assumed-role/Gateway/BedrockAgentCore-1f2e", "1")];
         let mut i = inputs(&kiro, &bedrock, None);
         i.identity_configured = false;

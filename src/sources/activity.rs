@@ -208,7 +208,8 @@ pub fn parse_report(file: &str, info: &FileInfo, bytes: &[u8]) -> Result<Vec<Act
 /// Per period: the fingerprint of its listed files and their rows.
 type Cached = std::collections::BTreeMap<BillingPeriod, (String, Arc<Vec<ActivityRow>>)>;
 
-/// Periods whose rows are kept (more than `--billing-periods` allows).
+/// Periods whose rows are kept at most (more than `--billing-periods` allows; the refresh also drops the
+/// months it no longer serves).
 const CACHED_PERIODS: usize = 121;
 
 /// A report `Date`: ISO (`2026-10-05`, with a time and zone or not), `2026/10/05` or `20261005`; Unix
@@ -380,6 +381,10 @@ impl super::ActivityReports for ActivitySource {
 
     async fn last_good(&self, period: BillingPeriod) -> Option<Arc<Vec<ActivityRow>>> {
         ActivitySource::last_good(self, period).await
+    }
+
+    async fn keep_only(&self, periods: &[BillingPeriod]) {
+        self.cache.lock().await.retain(|p, _| periods.contains(p));
     }
 }
 

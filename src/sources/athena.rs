@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::export;
 use super::store::{Location, Rooted, S3Settings};
-use super::{CurSource, PeriodInputs, QueryOutput, SourceError, absent_optional_columns};
+use super::{CurSource, Inspected, PeriodInputs, QueryOutput, SourceError, absent_optional_columns};
 use crate::exposition::{Family, Kind};
 use crate::model::BillingPeriod;
 use crate::sql::{Aggregate, Query, SqlType, Table, split_union, union_all};
@@ -77,8 +77,10 @@ pub struct AthenaSource {
     /// The export in S3 (`--athena.export-path`), for periods and manifests.
     export: Option<Rooted>,
     /// Without `--athena.export-path`: the export found from the partitions' locations (`None`: not found,
-    /// or not readable; then every refresh queries).
-    derived: tokio::sync::Mutex<Option<Option<Rooted>>>,
+    /// or not readable yet; looked for again at every listing, and until found every refresh queries).
+    derived: tokio::sync::Mutex<Option<Rooted>>,
+    /// Whether the export not being found was logged.
+    warned_derived: std::sync::atomic::AtomicBool,
     /// Columns of the table (lower case) and the position of `billing_period` among its partition keys,
     /// read once.
     columns: tokio::sync::OnceCell<(HashSet<String>, usize)>,
@@ -103,6 +105,7 @@ impl AthenaSource {
             table,
             export,
             derived: tokio::sync::Mutex::new(None),
+            warned_derived: std::sync::atomic::AtomicBool::new(false),
             columns: tokio::sync::OnceCell::new(),
             warned: Mutex::new(BTreeSet::new()),
             stats: Mutex::new(Stats::default()),
@@ -202,7 +205,9 @@ impl AthenaSource {
         let roots: BTreeSet<Option<String>> = partitions.values().map(|l| l.as_deref().and_then(export_root)).collect();
         let hint = "pass --athena.export-path so that unchanged months are not queried again";
         let [Some(root)] = Vec::from_iter(roots).try_into().unwrap_or([None]) else {
-            tracing::warn!(table = %self.shown(), "the table's partition locations do not name one export folder (<export>/data/BILLING_PERIOD=YYYY-MM): every refresh queries every served period; {hint}");
+            if !self.warned_derived.swap(true, Ordering::Relaxed) {
+                tracing::warn!(table = %self.shown(), "the table's partition locations do not name one export folder (<export>/data/BILLING_PERIOD=YYYY-MM): every refresh queries every served period; {hint}");
+            }
             return None;
         };
         let opened = match Location::parse(&root) {
@@ -216,12 +221,16 @@ impl AthenaSource {
                     Some(rooted)
                 }
                 Err(e) => {
-                    tracing::warn!(export = %root, error = %crate::error::chain(&e), "cannot list the export the table's partitions point to: every refresh queries every served period; {hint}");
+                    if !self.warned_derived.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(export = %root, error = %crate::error::chain(&e), "cannot list the export the table's partitions point to (tried again at each refresh): until then every refresh queries every served period; {hint}");
+                    }
                     None
                 }
             },
             Err(e) => {
-                tracing::warn!(export = %root, error = %crate::error::chain(&e), "cannot open the export the table's partitions point to; {hint}");
+                if !self.warned_derived.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(export = %root, error = %crate::error::chain(&e), "cannot open the export the table's partitions point to; {hint}");
+                }
                 None
             }
         }
@@ -450,20 +459,25 @@ impl CurSource for AthenaSource {
             None => {
                 let partitions = self.partitions().await?;
                 let mut derived = self.derived.lock().await;
-                if derived.is_none() {
-                    *derived = Some(self.open_derived(&partitions).await);
+                if derived.is_none() && !partitions.is_empty() {
+                    *derived = self.open_derived(&partitions).await;
                 }
                 Ok(partitions.into_keys().collect())
             }
         }
     }
 
-    async fn inspect(&self, period: BillingPeriod, known: Option<&str>) -> Result<Option<PeriodInputs>, SourceError> {
+    fn batch_periods(&self) -> usize {
+        // About 7 KB of SQL per period: 12 stay far below Athena's 262,144-byte query limit.
+        12
+    }
+
+    async fn inspect(&self, period: BillingPeriod, known: Option<&str>) -> Result<Inspected, SourceError> {
         self.columns().await?;
-        let derived = self.derived.lock().await.clone().flatten();
+        let derived = self.derived.lock().await.clone();
         let Some(root) = self.export.as_ref().or(derived.as_ref()) else {
             // Nothing to compare: every refresh queries (the fingerprint never repeats).
-            return Ok(Some(PeriodInputs {
+            return Ok(Inspected::Changed(PeriodInputs {
                 period,
                 fingerprint: self.token("no-export"),
                 from_manifest: false,
@@ -474,15 +488,16 @@ impl CurSource for AthenaSource {
         };
         let before = root.store.bytes_read();
         let f = export::fingerprint(root, period).await?;
+        let bytes_read = root.store.bytes_read().saturating_sub(before);
         if known == Some(f.fingerprint.as_str()) {
-            return Ok(None);
+            return Ok(Inspected::Unchanged { bytes_read });
         }
-        Ok(Some(PeriodInputs {
+        Ok(Inspected::Changed(PeriodInputs {
             period,
             fingerprint: f.fingerprint,
             from_manifest: f.from_manifest,
             rows: f.files.iter().filter(|m| m.size > 0).count() as u64,
-            bytes_read: root.store.bytes_read().saturating_sub(before),
+            bytes_read,
             delivery: None,
         }))
     }

@@ -22,7 +22,7 @@ use futures::StreamExt as _;
 
 use super::export::{self, DataFile, Delivery};
 use super::store::Rooted;
-use super::{CurSource, PeriodInputs, QueryOutput, SourceError, absent_optional_columns};
+use super::{CurSource, Inspected, PeriodInputs, QueryOutput, SourceError, absent_optional_columns};
 use crate::model::BillingPeriod;
 use crate::sql::{Aggregate, Query, SqlType, Table};
 
@@ -270,12 +270,14 @@ impl CurSource for EmbeddedSource {
         export::list_periods(&self.root).await
     }
 
-    async fn inspect(&self, period: BillingPeriod, known: Option<&str>) -> Result<Option<PeriodInputs>, SourceError> {
+    async fn inspect(&self, period: BillingPeriod, known: Option<&str>) -> Result<Inspected, SourceError> {
         let before = self.root.store.bytes_read();
-        let Some(d) = self.inspect_delivery(period, known).await? else { return Ok(None) };
-        Ok(Some(PeriodInputs {
+        let delivery = self.inspect_delivery(period, known).await?;
+        let bytes_read = self.root.store.bytes_read().saturating_sub(before);
+        let Some(d) = delivery else { return Ok(Inspected::Unchanged { bytes_read }) };
+        Ok(Inspected::Changed(PeriodInputs {
             period,
-            bytes_read: self.root.store.bytes_read().saturating_sub(before),
+            bytes_read,
             fingerprint: d.fingerprint.clone(),
             from_manifest: d.from_manifest,
             rows: d.files.iter().map(|f| f.rows).sum(),

@@ -39,6 +39,18 @@ pub struct PeriodInputs {
     pub delivery: Option<Arc<export::Delivery>>,
 }
 
+/// What [`CurSource::inspect`] found.
+#[derive(Debug, Clone)]
+pub enum Inspected {
+    /// The delivery still has the fingerprint it was last queried with: nothing more was read.
+    Unchanged {
+        /// Bytes fetched to find out (the manifest).
+        bytes_read: u64,
+    },
+    /// A new (or never queried) delivery, to be queried.
+    Changed(PeriodInputs),
+}
+
 /// The result of one aggregate and what it cost to compute.
 #[derive(Debug, Clone, Default)]
 pub struct QueryOutput {
@@ -61,8 +73,15 @@ pub trait CurSource: Send + Sync {
     async fn periods(&self) -> Result<Vec<BillingPeriod>, SourceError>;
 
     /// Looks at a period's inputs without reading its data. `known`: the fingerprint of the inputs last
-    /// queried; when the delivery still has it, `None` (unchanged: nothing more is read, no footer).
-    async fn inspect(&self, period: BillingPeriod, known: Option<&str>) -> Result<Option<PeriodInputs>, SourceError>;
+    /// queried; when the delivery still has it, [`Inspected::Unchanged`] (nothing more is read, no footer).
+    async fn inspect(&self, period: BillingPeriod, known: Option<&str>) -> Result<Inspected, SourceError>;
+
+    /// How many periods [`CurSource::query_periods`] should get at once: all changed ones where the engine
+    /// bills per query (Athena, bounded by its query length), one where each period is a pass of its own
+    /// anyway (embedded: then each month is cached as soon as it is read).
+    fn batch_periods(&self) -> usize {
+        1
+    }
 
     /// Runs aggregates over the delivery `inputs` describes; one output per query, in order.
     async fn query(&self, inputs: &PeriodInputs, queries: &[Query<'_>]) -> Result<Vec<QueryOutput>, SourceError>;
@@ -94,6 +113,11 @@ pub trait ActivityReports: Send + Sync {
 
     /// The rows of the last successful read of the period, if any.
     async fn last_good(&self, period: BillingPeriod) -> Option<Arc<Vec<ActivityRow>>>;
+
+    /// Forgets the rows of every period but `periods` (those no longer served).
+    async fn keep_only(&self, periods: &[BillingPeriod]) {
+        let _ = periods;
+    }
 }
 
 /// The optional columns of `aggregate` that the table lacks (`has` says which it has); a missing required
