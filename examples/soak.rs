@@ -77,7 +77,8 @@ async fn main() -> ExitCode {
         match refresher.refresh(chrono::Utc::now()).await {
             Ok((published, result)) => {
                 for format in [Format::Text, Format::OpenMetrics] {
-                    let _ = published.text(format).len();
+                    let mut text = String::new();
+                    published.write(&mut text, format);
                     let _ = published.deflated(format);
                 }
                 if i == 10 || i % 100 == 0 {

@@ -159,40 +159,50 @@ pub fn encode(out: &mut String, families: &[Family], format: Format) {
         if f.samples.is_empty() && f.kind != Kind::Counter {
             continue;
         }
-        let (type_name, type_word) = match (format, f.kind) {
-            (Format::Text, Kind::Counter) => (format!("{}_total", f.name), "counter"),
-            (Format::Text, Kind::Info) => (format!("{}_info", f.name), "gauge"),
-            (Format::OpenMetrics, Kind::Info) => (f.name.to_owned(), "info"),
-            (_, Kind::Counter) => (f.name.to_owned(), "counter"),
-            (_, Kind::Gauge) => (f.name.to_owned(), "gauge"),
-            (_, Kind::Histogram) => (f.name.to_owned(), "histogram"),
-        };
-        out.push_str("# HELP ");
-        out.push_str(&type_name);
-        out.push(' ');
-        escape_help(out, f.help, format);
-        out.push('\n');
-        let _ = writeln!(out, "# TYPE {type_name} {type_word}");
-        for s in &f.samples {
-            out.push_str(f.name);
-            out.push_str(s.suffix);
-            if !s.labels.is_empty() {
-                out.push('{');
-                for (i, (k, v)) in s.labels.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(k);
-                    out.push_str("=\"");
-                    escape_label_value(out, v);
-                    out.push('"');
+        encode_header(out, f.name, f.help, f.kind, format);
+        encode_samples(out, f);
+    }
+}
+
+/// The `# HELP` and `# TYPE` lines of a family: the part of an exposition that differs between formats.
+pub fn encode_header(out: &mut String, name: &str, help: &str, kind: Kind, format: Format) {
+    let (type_name, type_word) = match (format, kind) {
+        (Format::Text, Kind::Counter) => (format!("{name}_total"), "counter"),
+        (Format::Text, Kind::Info) => (format!("{name}_info"), "gauge"),
+        (Format::OpenMetrics, Kind::Info) => (name.to_owned(), "info"),
+        (_, Kind::Counter) => (name.to_owned(), "counter"),
+        (_, Kind::Gauge) => (name.to_owned(), "gauge"),
+        (_, Kind::Histogram) => (name.to_owned(), "histogram"),
+    };
+    out.push_str("# HELP ");
+    out.push_str(&type_name);
+    out.push(' ');
+    escape_help(out, help, format);
+    out.push('\n');
+    let _ = writeln!(out, "# TYPE {type_name} {type_word}");
+}
+
+/// A family's sample lines, the same in both formats.
+pub fn encode_samples(out: &mut String, f: &Family) {
+    for s in &f.samples {
+        out.push_str(f.name);
+        out.push_str(s.suffix);
+        if !s.labels.is_empty() {
+            out.push('{');
+            for (i, (k, v)) in s.labels.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
                 }
-                out.push('}');
+                out.push_str(k);
+                out.push_str("=\"");
+                escape_label_value(out, v);
+                out.push('"');
             }
-            out.push(' ');
-            out.push_str(&format_value(s.value));
-            out.push('\n');
+            out.push('}');
         }
+        out.push(' ');
+        out.push_str(&format_value(s.value));
+        out.push('\n');
     }
 }
 

@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::exposition::{Family, Kind, LabelName};
-use crate::snapshot::{Snapshot, Snapshots};
+use crate::snapshot::Snapshot;
 
 /// Decimal places of exported credits and USD: far below a cent, and above the noise of summing
 /// many float line items (31 daily seat rows of 20/31 USD are 20, not 19.9999999993).
@@ -17,37 +17,14 @@ fn num(d: Decimal) -> f64 {
 
 /// Families about the exporter's view as a whole rather than one billing period (no `billing_period`
 /// label): with several periods served, they describe the newest one (the activity report's `up` is 0 if
-/// any served month's read failed).
-const EXPORTER_WIDE: &[&str] = &[
+/// any served month's read failed; see [`super::Exposition`]).
+pub(super) const EXPORTER_WIDE: &[&str] = &[
     "kiro_exporter_activity_report_up",
     "kiro_exporter_bedrock_principal_data",
     "kiro_exporter_rolled_up_principals",
     "kiro_exporter_rolled_up_users",
     "kiro_exporter_identity_unresolved_users",
 ];
-
-/// The bill's series for every served period: each period's series carry its `billing_period` label; the
-/// exporter-wide gauges come from the newest period.
-pub fn families(all: &Snapshots) -> Vec<Family> {
-    let mut periods = all.periods.iter();
-    let Some(primary) = periods.next() else { return snapshot_families(&Snapshot::default()) };
-    let mut out = snapshot_families(primary);
-    // The activity report is up only if it was read for every served month.
-    if all.periods.iter().any(|p| p.activity_up == Some(false))
-        && let Some(up) = out.iter_mut().find(|f| f.name == "kiro_exporter_activity_report_up")
-    {
-        up.samples.iter_mut().for_each(|s| s.value = 0.0);
-    }
-    for p in periods {
-        for (into, from) in out.iter_mut().zip(snapshot_families(p)) {
-            debug_assert_eq!(into.name, from.name);
-            if !EXPORTER_WIDE.contains(&into.name) {
-                into.samples.extend(from.samples);
-            }
-        }
-    }
-    out
-}
 
 /// The bill's series for one period's snapshot.
 pub fn snapshot_families(s: &Snapshot) -> Vec<Family> {

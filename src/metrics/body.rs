@@ -5,24 +5,27 @@ use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use crate::exposition::gzip::{self, Deflated};
-use crate::exposition::{self, Families, Family, Format};
-use crate::snapshot::Snapshots;
+use crate::exposition::{self, Families, Format, Kind};
+use crate::snapshot::{Snapshot, Snapshots};
 
-/// A published snapshot and its exposition: the families are built once (and their series counted) when
-/// the snapshot is published; each format's text is rendered from them on first use and reused by every
-/// scrape, and so is its deflated form for gzip scrapes.
+/// A published snapshot and its exposition, built once when the snapshot is published: each family's
+/// sample lines (the same in both formats) are rendered period by period, so only one period's families
+/// exist at a time and the series are counted as they are written; a scrape writes each family's header
+/// for its format and those lines. The deflated form of each format is made on first use and reused by
+/// every gzip scrape.
 #[derive(Debug)]
 pub struct Exposition {
     pub snapshot: Arc<Snapshots>,
-    families: Vec<Family>,
+    /// Per family, in order: its name, HELP, type, and sample lines.
+    families: Vec<(&'static str, &'static str, Kind, String)>,
     series: usize,
-    text: [OnceLock<String>; 2],
     deflated: [OnceLock<Option<Deflated>>; 2],
 }
 
 /// The snapshot would export more series than allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooManySeries {
+    /// Series counted when the limit was passed (the rest were not built).
     pub series: usize,
 }
 
@@ -34,15 +37,38 @@ fn slot(format: Format) -> usize {
 }
 
 impl Exposition {
-    /// Builds the snapshot's families once; refuses (before any text is rendered) a snapshot with more than
-    /// `max_series` series.
+    /// Renders the snapshot's series; refuses a snapshot with more than `max_series` series as soon as the
+    /// count passes it, before the remaining periods' series are built.
     pub fn new(snapshot: Arc<Snapshots>, max_series: usize) -> Result<Self, TooManySeries> {
-        let families = super::families(&snapshot);
-        let series = families.iter().map(|f| f.samples.len()).sum();
-        if series > max_series {
-            return Err(TooManySeries { series });
+        let mut families: Vec<(&'static str, &'static str, Kind, String)> = Vec::new();
+        let mut series = 0;
+        // The activity report is up only if it was read for every served month.
+        let activity_down = snapshot.periods.iter().any(|p| p.activity_up == Some(false));
+        let empty = Snapshot::default();
+        let mut periods = snapshot.periods.iter();
+        let primary = periods.next().unwrap_or(&empty);
+        for (n, period) in std::iter::once(primary).chain(periods).enumerate() {
+            let built = super::snapshot_families(period);
+            if n == 0 {
+                families = built.iter().map(|f| (f.name, f.help, f.kind, String::new())).collect();
+            }
+            for (into, mut f) in families.iter_mut().zip(built) {
+                debug_assert_eq!(into.0, f.name);
+                // The exporter-wide gauges describe the newest period.
+                if n > 0 && super::bill::EXPORTER_WIDE.contains(&f.name) {
+                    continue;
+                }
+                if activity_down && f.name == "kiro_exporter_activity_report_up" {
+                    f.samples.iter_mut().for_each(|s| s.value = 0.0);
+                }
+                series += f.samples.len();
+                if series > max_series {
+                    return Err(TooManySeries { series });
+                }
+                exposition::encode_samples(&mut into.3, &f);
+            }
         }
-        Ok(Self { snapshot, families, series, text: Default::default(), deflated: Default::default() })
+        Ok(Self { snapshot, families, series, deflated: Default::default() })
     }
 
     /// Samples the snapshot exports.
@@ -50,20 +76,29 @@ impl Exposition {
         self.series
     }
 
-    /// The snapshot's families in `format`, rendered on first use.
-    pub fn text(&self, format: Format) -> &str {
-        self.text[slot(format)].get_or_init(|| {
-            let mut out = String::new();
-            exposition::encode(&mut out, &self.families, format);
-            out
-        })
+    /// Appends the snapshot's families in `format`.
+    pub fn write(&self, out: &mut String, format: Format) {
+        for (name, help, kind, samples) in &self.families {
+            if samples.is_empty() && *kind != Kind::Counter {
+                continue;
+            }
+            exposition::encode_header(out, name, help, *kind, format);
+            out.push_str(samples);
+        }
+    }
+
+    /// Bytes of the snapshot's part of a body (close to it: headers vary by format).
+    fn size_hint(&self) -> usize {
+        self.families.iter().map(|(n, h, _, s)| s.len() + n.len() * 2 + h.len() + 32).sum()
     }
 
     /// The snapshot's text in `format`, deflated on first use (`None` if compression failed).
     pub fn deflated(&self, format: Format) -> Option<&Deflated> {
         self.deflated[slot(format)]
             .get_or_init(|| {
-                Deflated::prefix(self.text(format))
+                let mut text = String::with_capacity(self.size_hint());
+                self.write(&mut text, format);
+                Deflated::prefix(&text)
                     .map_err(|e| tracing::warn!(error = %e, "cannot compress the snapshot; serving it uncompressed"))
                     .ok()
             })
@@ -83,10 +118,11 @@ fn render_live(live: &[&dyn Families], format: Format, now: SystemTime) -> Strin
 
 /// The whole `/metrics` body: the snapshot's cached rendering plus the live families.
 pub fn render(published: Option<&Exposition>, live: &[&dyn Families], format: Format, now: SystemTime) -> String {
-    let cached = published.map(|e| e.text(format)).unwrap_or_default();
     let rest = render_live(live, format, now);
-    let mut out = String::with_capacity(cached.len() + rest.len());
-    out.push_str(cached);
+    let mut out = String::with_capacity(published.map_or(0, Exposition::size_hint) + rest.len());
+    if let Some(e) = published {
+        e.write(&mut out, format);
+    }
     out.push_str(&rest);
     out
 }

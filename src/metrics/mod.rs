@@ -14,7 +14,7 @@ pub mod body;
 pub mod process;
 pub mod self_metrics;
 
-pub use bill::{families, snapshot_families};
+pub use bill::snapshot_families;
 pub use body::{Exposition, TooManySeries, render, render_gzip};
 pub use process::ProcessMetrics;
 pub use self_metrics::{RefreshResult, SelfMetrics};
