@@ -381,7 +381,8 @@ def cmd_alerts(prom_url, exporter_url, rules_file):
     for name in ("KiroUserOverPlan", "KiroUserNearPlanLimit"):
         if not exp[name]:
             fail(f"the generated export has no licence for {name}: the check would prove nothing")
-    quiet = ("KiroExporterDown", "KiroExporterRefreshFailing", "KiroBillingDataStale", "BedrockSpendSpike")
+    quiet = ("KiroExporterDown", "KiroExporterRefreshFailing", "KiroExporterBillingPeriodFailing",
+             "KiroBillingDataStale", "BedrockSpendSpike")
     deadline = time.time() + 90
     while True:
         active = prom(prom_url, "/api/v1/alerts")["alerts"]
