@@ -12,7 +12,8 @@
 //! other without a circle. `tests/integration/layers.rs` checks both on the source.
 //!
 //! 1. [`error`] (error chains, boxed SDK errors), [`exposition`] (the text formats, gzip, the
-//!    [`exposition::Families`] trait every live component renders through), [`shutdown`] (signals).
+//!    [`exposition::Families`] trait every live component renders through), [`memory`] (freed memory back
+//!    to the OS: the crate's one `unsafe` call), [`shutdown`] (signals).
 //! 2. [`identity`]: user ids to names and teams (Identity Center, the users file), cached on its own
 //!    interval; the label rules ([`identity::resolve`]).
 //! 3. [`model`]: pure rules (plans, credits, overage, costs, right-sizing, roll-up, Bedrock) up to the whole
@@ -41,6 +42,7 @@ pub mod error;
 pub mod exposition;
 pub mod http;
 pub mod identity;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod refresh;

@@ -341,6 +341,8 @@ impl Refresher {
                 }));
             }
         }
+        // The pass's buffers are dropped: give their pages back before the next month's.
+        crate::memory::release_freed();
         out.into_iter()
             .map(|o| o.unwrap_or_else(|| Err(SourceError::Config("a billing period was not looked at".into()).into())))
             .collect()
@@ -459,7 +461,9 @@ impl Refresher {
             src.keep_only(&served).await;
         }
         let exposition = Exposition::new(Arc::new(Snapshots { periods: snapshots }), self.max_series)
-            .map_err(|e| RefreshError::TooManySeries { series: e.series, max: self.max_series })?;
+            .map_err(|e| RefreshError::TooManySeries { series: e.series, max: self.max_series });
+        crate::memory::release_freed();
+        let exposition = exposition?;
         Ok((Arc::new(exposition), result))
     }
 

@@ -114,7 +114,9 @@ pub(super) async fn refresh_loop(
                     licences = published.snapshot.primary().map_or(0, |s| s.kiro.licences.len()),
                     "refresh succeeded"
                 );
-                tx.send_replace(Some(published));
+                // The previous snapshot goes with the replacement: give its pages back.
+                drop(tx.send_replace(Some(published)));
+                crate::memory::release_freed();
                 ready.set();
             }
             Err(e) => {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers of `src/lib.rs`, lowest first; a module may import only from layers below its own.
 const LAYERS: &[&[&str]] = &[
-    &["error", "exposition", "shutdown"],
+    &["error", "exposition", "memory", "shutdown"],
     &["identity"],
     &["model"],
     &["sql"],
