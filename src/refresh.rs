@@ -115,6 +115,44 @@ type ActivityRead = (Option<Arc<Vec<ActivityRow>>>, bool, bool);
 /// How a period was read this time: its lines and whether they were queried or unchanged, or the error.
 type Outcome = Result<(Arc<Lines>, RefreshResult), RefreshError>;
 
+/// What a published snapshot was assembled from, held (so no pointer is reused) and compared by identity:
+/// the same inputs in the same calendar month give the same snapshot, which is then not built again.
+struct Assembly {
+    current: BillingPeriod,
+    directory: Option<Arc<crate::identity::Directory>>,
+    periods: Vec<(BillingPeriod, PeriodSelection, Arc<Lines>, ActivityKey)>,
+}
+
+/// A period's activity report rows and whether they were read this time (`None`: no report configured).
+type ActivityKey = Option<(Option<Arc<Vec<ActivityRow>>>, bool)>;
+
+impl Assembly {
+    fn same(&self, other: &Self) -> bool {
+        let same_arc = |a: &Option<Arc<Vec<ActivityRow>>>, b: &Option<Arc<Vec<ActivityRow>>>| match (a, b) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        self.current == other.current
+            && match (&self.directory, &other.directory) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+            && self.periods.len() == other.periods.len()
+            && self.periods.iter().zip(&other.periods).all(|(a, b)| {
+                a.0 == b.0
+                    && a.1 == b.1
+                    && Arc::ptr_eq(&a.2, &b.2)
+                    && match (&a.3, &b.3) {
+                        (Some((ra, ua)), Some((rb, ub))) => ua == ub && same_arc(ra, rb),
+                        (None, None) => true,
+                        _ => false,
+                    }
+            })
+    }
+}
+
 /// A period's lines and how this refresh obtained them (queried, or unchanged from the cache).
 type Looked = (BillingPeriod, Arc<Lines>, RefreshResult);
 
@@ -142,6 +180,8 @@ pub struct Refresher {
     warned_tiers: Mutex<BTreeSet<String>>,
     warned_principal: AtomicBool,
     warned_no_periods: AtomicBool,
+    /// The last snapshot built and what it was built from.
+    last: Mutex<Option<(Assembly, Arc<Exposition>)>>,
 }
 
 impl Refresher {
@@ -172,6 +212,7 @@ impl Refresher {
             warned_tiers: Mutex::new(BTreeSet::new()),
             warned_principal: AtomicBool::new(false),
             warned_no_periods: AtomicBool::new(false),
+            last: Mutex::new(None),
         }
     }
 
@@ -440,7 +481,8 @@ impl Refresher {
             .collect();
         let newest_is_current = served.first().is_some_and(|(p, _, _)| *p == current);
         let directory = self.identity.current();
-        let mut snapshots = Vec::with_capacity(served.len());
+        let mut inputs = Assembly { current, directory: directory.clone(), periods: Vec::with_capacity(served.len()) };
+        let mut activities = Vec::with_capacity(served.len());
         for (rank, (period, lines, _)) in served.into_iter().enumerate() {
             let selection = match self.pinned {
                 Some(_) => PeriodSelection::Pinned,
@@ -454,17 +496,43 @@ impl Refresher {
                 }
                 activity = Some((rows, changed, up));
             }
-            snapshots.push(self.assemble(*period, selection, now, lines, activity.as_ref(), directory.as_deref()));
+            inputs.periods.push((
+                *period,
+                selection,
+                lines.clone(),
+                activity.as_ref().map(|(r, _, up)| (r.clone(), *up)),
+            ));
+            activities.push(activity);
         }
         if let Some(src) = &self.activity {
-            let served: Vec<BillingPeriod> = snapshots.iter().filter_map(|s| s.period).collect();
+            let served: Vec<BillingPeriod> = inputs.periods.iter().map(|p| p.0).collect();
             src.keep_only(&served).await;
         }
+        // Nothing changed (the usual hourly refresh of a closed month, or of a month between deliveries):
+        // the published snapshot is the one these inputs give.
+        {
+            let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((before, published)) = last.as_ref()
+                && before.same(&inputs)
+            {
+                return Ok((published.clone(), result));
+            }
+        }
+        let snapshots: Vec<Snapshot> = inputs
+            .periods
+            .iter()
+            .zip(&activities)
+            .map(|((period, selection, lines, _), activity)| {
+                self.assemble(*period, *selection, now, lines, activity.as_ref(), directory.as_deref())
+            })
+            .collect();
+        drop(activities);
         let exposition = Exposition::new(Arc::new(Snapshots { periods: snapshots }), self.max_series)
             .map_err(|e| RefreshError::TooManySeries { series: e.series, max: self.max_series });
         crate::memory::release_freed();
-        let exposition = exposition?;
-        Ok((Arc::new(exposition), result))
+        let exposition = Arc::new(exposition?);
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((inputs, exposition.clone()));
+        Ok((exposition, result))
     }
 
     /// One period's snapshot from its lines, the activity report's rows and the directory.
