@@ -87,7 +87,7 @@ impl RefreshError {
 /// licences (what the model needs of them, far smaller than the lines), the Bedrock lines as read.
 #[derive(Debug, Default)]
 struct Lines {
-    kiro: KiroReport,
+    kiro: Arc<KiroReport>,
     /// Kiro lines the query returned.
     kiro_lines: usize,
     bedrock: Vec<BedrockLine>,
@@ -396,22 +396,28 @@ impl Refresher {
         outputs: Vec<crate::sources::QueryOutput>,
     ) -> Result<Arc<Lines>, RefreshError> {
         let period = inputs.period;
-        let [kiro, bedrock]: [_; 2] =
+        let [mut kiro, mut bedrock]: [_; 2] =
             outputs.try_into().map_err(|_| SourceError::Config("the source did not answer every query".into()))?;
         // Both queries cover the same files: count the rows once, the bytes each query fetched.
         self.metrics.observe_read(kiro.rows_scanned, kiro.bytes_read);
         self.metrics.observe_read(0, bedrock.bytes_read);
-        let mut parsed_kiro = parse_kiro_lines(&kiro.table).map_err(SourceError::from)?;
-        let mut parsed_bedrock = parse_bedrock_lines(&bedrock.table, self.tag_keys.len()).map_err(SourceError::from)?;
+        // Each result table is dropped once parsed, and the Kiro lines once built into licences: a bill of
+        // many users never holds two of the three at once.
+        let mut parsed_kiro = parse_kiro_lines(&std::mem::take(&mut kiro.table)).map_err(SourceError::from)?;
+        let mut parsed_bedrock =
+            parse_bedrock_lines(&std::mem::take(&mut bedrock.table), self.tag_keys.len()).map_err(SourceError::from)?;
         check_kiro_lines(&parsed_kiro).map_err(SourceError::from)?;
         check_bedrock_lines(&parsed_bedrock).map_err(SourceError::from)?;
         if let Some(currency) = foreign_currency(&parsed_kiro, &parsed_bedrock) {
             return Err(RefreshError::Currency { period, currency });
         }
         on_basis(&mut parsed_kiro, &mut parsed_bedrock, self.cost.basis);
+        let kiro_lines = parsed_kiro.len();
+        let report = build_report(&parsed_kiro, &self.plans, period);
+        drop(parsed_kiro);
         let mut lines = Lines {
-            kiro_lines: parsed_kiro.len(),
-            kiro: build_report(&parsed_kiro, &self.plans, period),
+            kiro_lines,
+            kiro: Arc::new(report),
             principal_column: !bedrock.absent_columns.contains(&IAM_PRINCIPAL),
             net_column: !kiro.absent_columns.contains(&NET_UNBLENDED_COST),
             bedrock: parsed_bedrock,

@@ -7,6 +7,7 @@
 //! built once when it is published, by `crate::metrics::Exposition`.
 
 use std::fmt;
+use std::sync::Arc;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -81,7 +82,7 @@ pub struct Snapshot {
     pub period: Option<BillingPeriod>,
     pub selection: Option<PeriodSelection>,
     /// The bill's Kiro figures (licences without labels, account-level costs, freshness).
-    pub kiro: KiroReport,
+    pub kiro: Arc<KiroReport>,
     /// The exported per-licence rows (labels, signals, roll-up applied).
     pub rows: Rows,
     /// Per user id: labels and the number of seat-holding licences.
@@ -111,7 +112,7 @@ pub struct Inputs<'a> {
     pub now: DateTime<Utc>,
     /// The bill's Kiro licences, built from its lines ([`super::build_report`]; kept between refreshes
     /// instead of the lines, a few KiB per licence and month).
-    pub kiro: &'a KiroReport,
+    pub kiro: &'a Arc<KiroReport>,
     pub bedrock: &'a [BedrockLine],
     /// Whether the export has `line_item_iam_principal`.
     pub principal_data: bool,
@@ -169,7 +170,8 @@ pub struct Assembled {
 /// Bedrock series linked to the directory's users; and the roll-up of everyone beyond `max_users`.
 pub fn assemble(inputs: &Inputs<'_>, rules: &Rules<'_>) -> Assembled {
     let period = inputs.period;
-    let mut report = inputs.kiro.clone();
+    // Shared with the refresh's cache; copied only where the activity report or the allocation changes it.
+    let mut report = Arc::clone(inputs.kiro);
     let mut summary = None;
     let activity_last_date = inputs.activity.map(|a| match a.rows {
         Some(rows) => {
@@ -179,13 +181,13 @@ pub fn assemble(inputs: &Inputs<'_>, rules: &Rules<'_>) -> Assembled {
                 replaced_rows: activity.replaced_rows,
                 licences: activity.licences.len(),
             });
-            apply(&mut report, &activity, rules.plans);
+            apply(Arc::make_mut(&mut report), &activity, rules.plans);
             activity.last_date
         }
         None => BTreeMap::new(),
     });
     if rules.allocate_account_level {
-        allocate_account_level(&mut report);
+        allocate_account_level(Arc::make_mut(&mut report));
     }
     let rightsizing = analyse(&report, period, inputs.now, rules.plans, rules.idle);
     // Names and teams as known now; a directory that is down or stale never fails the refresh.
@@ -325,11 +327,11 @@ mod tests {
         assemble(inputs, &rules)
     }
 
-    fn report(lines: &[KiroLine]) -> KiroReport {
-        build_report(lines, &PlanCatalog::default(), oct())
+    fn report(lines: &[KiroLine]) -> Arc<KiroReport> {
+        Arc::new(build_report(lines, &PlanCatalog::default(), oct()))
     }
 
-    fn inputs<'a>(kiro: &'a KiroReport, bedrock: &'a [BedrockLine], dir: Option<&'a Directory>) -> Inputs<'a> {
+    fn inputs<'a>(kiro: &'a Arc<KiroReport>, bedrock: &'a [BedrockLine], dir: Option<&'a Directory>) -> Inputs<'a> {
         Inputs {
             period: oct(),
             selection: PeriodSelection::Current,

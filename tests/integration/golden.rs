@@ -84,7 +84,7 @@ fn snapshot() -> Snapshot {
     Snapshot {
         period: Some(period),
         selection: Some(PeriodSelection::Pinned),
-        kiro: report,
+        kiro: std::sync::Arc::new(report),
         rows,
         duplicates,
         unresolved_users: Some(1),
