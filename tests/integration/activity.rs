@@ -143,3 +143,36 @@ fn a_broken_report_file_is_named_and_fails_the_refresh() {
     );
     assert!(msg.contains("must name the folder that holds AWSLogs/"), "{msg}");
 }
+
+#[test]
+fn the_report_follows_every_served_month() {
+    // By default October (the latest) and September (the previous month) are served; the report set has
+    // October's days only, so September's bill stands as billed and only October is corrected.
+    let (export, reports) = with_reports();
+    let users = export.users();
+    let s = parse(&once(
+        &[
+            "--cur.path",
+            export.path().to_str().unwrap(),
+            "--identity.users-file",
+            users.to_str().unwrap(),
+            "--kiro.activity-report.path",
+            reports.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    let oct = [("billing_period", "2026-10"), ("user_id", BOB)];
+    close(value(&s, "kiro_credits_used_reported", &oct), 1210.0, "bob in October, from the report");
+    close(value(&s, "kiro_credits_used", &oct), 1210.0, "bob used in October");
+    assert!(all(&s, "kiro_credits_used_reported", &[("billing_period", "2026-09")]).is_empty());
+    let september = all(&s, "kiro_credits_used_billed", &[("billing_period", "2026-09")]);
+    assert!(!september.is_empty(), "September's licences carry their billed figure");
+    for (_, labels, billed) in september {
+        let mut want: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        want.retain(|(k, _)| *k != "plan");
+        close(value(&s, "kiro_credits_used", &want), *billed, "September as billed");
+    }
+    let reach = all(&s, "kiro_activity_report_last_date_timestamp_seconds", &[]);
+    assert!(reach.iter().all(|(_, l, _)| l["billing_period"] == "2026-10"), "{reach:?}");
+    close(value(&s, "kiro_exporter_activity_report_up", &[]), 1.0, "read for both months");
+}
