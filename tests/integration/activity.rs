@@ -15,22 +15,21 @@ fn with_reports() -> (Export, std::path::PathBuf) {
     (export, reports)
 }
 
-fn run_with(export: &Export, report_path: &str, env: &[(&str, &str)]) -> String {
+/// The flags of a run on `export` with its users file and the report at `report_path`.
+fn report_args(export: &Export, report_path: &str) -> Vec<String> {
     let users = export.users();
-    once(
-        &[
-            "--cur.path",
-            export.path().to_str().unwrap(),
-            "--identity.users-file",
-            users.to_str().unwrap(),
-            "--kiro.activity-report.path",
-            report_path,
-            // October alone: the report per served month is tested in periods.rs.
-            "--billing-periods",
-            "1",
-        ],
-        env,
-    )
+    ["--cur.path", export.path().to_str().unwrap(), "--identity.users-file", users.to_str().unwrap()]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(["--kiro.activity-report.path".to_owned(), report_path.to_owned()])
+        .collect()
+}
+
+/// `--once` on October alone (both served months: `the_report_follows_every_served_month`).
+fn run_with(export: &Export, report_path: &str, env: &[(&str, &str)]) -> String {
+    let mut args = report_args(export, report_path);
+    args.extend(["--billing-periods".to_owned(), "1".to_owned()]);
+    once(&args.iter().map(String::as_str).collect::<Vec<_>>(), env)
 }
 
 #[test]
@@ -115,19 +114,9 @@ fn a_broken_report_file_is_named_and_fails_the_refresh() {
         "Date;UserId;Credits_Used\n2026-10-03;x;1\n",
     )
     .unwrap();
-    let users = export.users();
-    let msg = fails(
-        &[
-            "--once",
-            "--cur.path",
-            export.path().to_str().unwrap(),
-            "--identity.users-file",
-            users.to_str().unwrap(),
-            "--kiro.activity-report.path",
-            reports.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let mut args = vec!["--once".to_owned()];
+    args.extend(report_args(&export, reports.to_str().unwrap()));
+    let msg = fails(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
     assert!(msg.contains("KIRO_CLI_111111111111_user_report_202610030200.csv: no column UserId"), "{msg}");
 
     let empty = tempfile::tempdir().unwrap();
@@ -149,18 +138,8 @@ fn the_report_follows_every_served_month() {
     // By default October (the latest) and September (the previous month) are served; the report set has
     // October's days only, so September's bill stands as billed and only October is corrected.
     let (export, reports) = with_reports();
-    let users = export.users();
-    let s = parse(&once(
-        &[
-            "--cur.path",
-            export.path().to_str().unwrap(),
-            "--identity.users-file",
-            users.to_str().unwrap(),
-            "--kiro.activity-report.path",
-            reports.to_str().unwrap(),
-        ],
-        &[],
-    ));
+    let args = report_args(&export, reports.to_str().unwrap());
+    let s = parse(&once(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]));
     let oct = [("billing_period", "2026-10"), ("user_id", BOB)];
     close(value(&s, "kiro_credits_used_reported", &oct), 1210.0, "bob in October, from the report");
     close(value(&s, "kiro_credits_used", &oct), 1210.0, "bob used in October");

@@ -5,14 +5,6 @@ use kiro_exporter_generate::scenario::*;
 
 use crate::common::*;
 
-fn once_on(export: &Export, extra: &[&str]) -> Vec<(String, Labels, f64)> {
-    let path = export.path().to_str().unwrap().to_owned();
-    let users = export.users().to_str().unwrap().to_owned();
-    let mut args = vec!["--cur.path", path.as_str(), "--identity.users-file", users.as_str()];
-    args.extend_from_slice(extra);
-    parse(&once(&args, &[]))
-}
-
 /// (account, region, user id) -> expected (user label, plan, used, plan credits, overage, seat USD, credits USD).
 #[allow(clippy::type_complexity)]
 fn expected() -> Vec<(

@@ -398,3 +398,12 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `--once` on an export with its users file, plus `extra` flags; the parsed samples.
+pub fn once_on(export: &Export, extra: &[&str]) -> Vec<(String, Labels, f64)> {
+    let path = export.path().to_str().unwrap().to_owned();
+    let users = export.users().to_str().unwrap().to_owned();
+    let mut args = vec!["--cur.path", path.as_str(), "--identity.users-file", users.as_str()];
+    args.extend_from_slice(extra);
+    parse(&once(&args, &[]))
+}

@@ -82,14 +82,6 @@ fn export() -> Export {
     Export { dir }
 }
 
-fn once_with(export: &Export, extra: &[&str]) -> Vec<(String, Labels, f64)> {
-    let path = export.path().to_str().unwrap().to_owned();
-    let users = export.users().to_str().unwrap().to_owned();
-    let mut args = vec!["--cur.path", path.as_str(), "--identity.users-file", users.as_str()];
-    args.extend_from_slice(extra);
-    parse(&once(&args, &[]))
-}
-
 /// A team's Kiro cost in a month: the sum of its seat, credits and other cost series.
 fn team_cost(s: &[(String, Labels, f64)], period: &str, team: &str) -> f64 {
     s.iter()
@@ -126,10 +118,30 @@ fn selections(s: &[(String, Labels, f64)]) -> Vec<(String, String)> {
     v
 }
 
+/// The daemon serving the four months, refreshing every second.
+fn four_months(export: &Export) -> Daemon {
+    let users = export.users();
+    Daemon::start(&[
+        "--cur.path",
+        export.path().to_str().unwrap(),
+        "--identity.users-file",
+        users.to_str().unwrap(),
+        "--billing-periods",
+        "4",
+        "--refresh-interval",
+        "1s",
+    ])
+}
+
+/// `kiro_exporter_period_refreshes_total` of a month and result, as the daemon at `addr` shows it.
+fn period_refreshes(addr: &str, period: &str, result: &str) -> f64 {
+    counter(addr, "kiro_exporter_period_refreshes_total", &[("billing_period", period), ("result", result)])
+}
+
 #[test]
 fn four_months_each_as_it_is_alone_with_hand_computed_values() {
     let export = export();
-    let s = once_with(&export, &["--billing-periods", "4"]);
+    let s = once_on(&export, &["--billing-periods", "4"]);
     // The tests run after May 2026 and the export has no current month: May is the latest.
     assert_eq!(
         selections(&s),
@@ -158,14 +170,14 @@ fn four_months_each_as_it_is_alone_with_hand_computed_values() {
     assert!(all(&s, "kiro_idle_seat", &[]).is_empty());
     // Exactly what --billing-period serves for each month alone.
     for m in MONTHS {
-        let alone = once_with(&export, &["--billing-period", m]);
+        let alone = once_on(&export, &["--billing-period", m]);
         assert_eq!(selections(&alone), [(m.to_owned(), "pinned".to_owned())]);
         let (together, pinned) = (month_series(&s, m), month_series(&alone, m));
         assert!(together.len() > 5, "{m}: {together:?}");
         assert_eq!(together, pinned, "{m}");
     }
     // The default: this month (none here) or the latest, and the one before it.
-    let s = once_with(&export, &[]);
+    let s = once_on(&export, &[]);
     assert_eq!(
         selections(&s),
         [("2026-04", "previous"), ("2026-05", "latest")].map(|(p, sel)| (p.to_owned(), sel.to_owned()))
@@ -179,21 +191,9 @@ fn four_months_each_as_it_is_alone_with_hand_computed_values() {
 #[test]
 fn the_daemon_re_reads_only_the_restated_month() {
     let export = export();
-    let users = export.users();
-    let daemon = Daemon::start(&[
-        "--cur.path",
-        export.path().to_str().unwrap(),
-        "--identity.users-file",
-        users.to_str().unwrap(),
-        "--billing-periods",
-        "4",
-        "--refresh-interval",
-        "1s",
-    ]);
+    let daemon = four_months(&export);
     let addr = daemon.addr.clone();
-    let refreshes = |period: &str, result: &str| {
-        counter(&addr, "kiro_exporter_period_refreshes_total", &[("billing_period", period), ("result", result)])
-    };
+    let refreshes = |period: &str, result: &str| period_refreshes(&addr, period, result);
     wait_for("every month queried once and then unchanged", || MONTHS.iter().all(|m| refreshes(m, "unchanged") >= 2.0));
     for m in MONTHS {
         close(refreshes(m, "success"), 1.0, &format!("{m} queried once"));
@@ -269,7 +269,7 @@ fn athena_without_the_export_path_serves_every_month_and_a_pinned_one() {
     };
     // The periods come from the table's partitions in Glue; one query answers all four months.
     let (s, log) = athena(&["--billing-periods", "4", "--log.level", "debug"]);
-    let embedded = once_with(&export, &["--billing-periods", "4"]);
+    let embedded = once_on(&export, &["--billing-periods", "4"]);
     assert_eq!(selections(&s), selections(&embedded));
     for m in MONTHS {
         assert_eq!(month_series(&s, m), month_series(&embedded, m), "{m}");
@@ -307,7 +307,7 @@ fn athena_without_the_export_path_serves_every_month_and_a_pinned_one() {
         if std::net::TcpStream::connect(&addr).is_err() {
             return 0.0;
         }
-        counter(&addr, "kiro_exporter_period_refreshes_total", &[("billing_period", period), ("result", result)])
+        period_refreshes(&addr, period, result)
     };
     wait_for("every month unchanged twice on Athena", || MONTHS.iter().all(|m| refreshes(m, "unchanged") >= 2.0));
     let s = metrics(&addr);
@@ -329,7 +329,7 @@ fn the_current_month_is_served_once_it_has_data() {
     let (now, may) = (current.to_string(), "2026-05".to_owned());
     // This month's partition with other services' rows only (as on the 1st): May is the latest.
     write_rows(export.path(), current, Vec::new(), 7);
-    let s = once_with(&export, &[]);
+    let s = once_on(&export, &[]);
     assert_eq!(selections(&s), [("2026-04".to_owned(), "previous".to_owned()), (may.clone(), "latest".to_owned())]);
     // Its first Kiro rows: this month is current, May the previous one.
     let rows = vec![
@@ -337,7 +337,7 @@ fn the_current_month_is_served_once_it_has_data() {
         credits(ACCOUNT_A, ALICE, "USE1", 7.0, 0.0, 0),
     ];
     write_rows(export.path(), current, rows, 8);
-    let s = once_with(&export, &[]);
+    let s = once_on(&export, &[]);
     let mut want = vec![(may, "previous".to_owned()), (now.clone(), "current".to_owned())];
     want.sort();
     assert_eq!(selections(&s), want);
@@ -347,21 +347,9 @@ fn the_current_month_is_served_once_it_has_data() {
 #[test]
 fn one_bad_old_month_does_not_hold_back_the_others() {
     let export = export();
-    let users = export.users();
-    let daemon = Daemon::start(&[
-        "--cur.path",
-        export.path().to_str().unwrap(),
-        "--identity.users-file",
-        users.to_str().unwrap(),
-        "--billing-periods",
-        "4",
-        "--refresh-interval",
-        "1s",
-    ]);
+    let daemon = four_months(&export);
     let addr = daemon.addr.clone();
-    let refreshes = |period: &str, result: &str| {
-        counter(&addr, "kiro_exporter_period_refreshes_total", &[("billing_period", period), ("result", result)])
-    };
+    let refreshes = |period: &str, result: &str| period_refreshes(&addr, period, result);
     wait_for("the first refresh", || refreshes("2026-02", "success") >= 1.0);
     // February's delivery breaks (a file that is not Parquet), and May is restated at the same time.
     let chunk = export.partition("2026-02").join("kiro-cur-00001.snappy.parquet");
