@@ -23,13 +23,13 @@ use crate::model::activity::ActivityRow;
 use crate::model::bedrock::BedrockLine;
 use crate::model::cost::{foreign_currency, on_basis};
 use crate::model::rightsizing::IdleRule;
-use crate::model::{BillingPeriod, KiroReport, PlanCatalog, build_report};
+use crate::model::{BillingPeriod, KiroReport, PlanCatalog, ReportBuilder};
 use crate::snapshot::{ActivityInput, Inputs, PeriodSelection, Rules, Snapshot, Snapshots, assemble};
 use crate::sources::activity::ActivityError;
-use crate::sources::{ActivityReports, CurSource, Inspected, PeriodInputs, SourceError};
+use crate::sources::{ActivityReports, CurSource, Inspected, PeriodInputs, ResultSink, SourceError};
 use crate::sql::{
-    BEDROCK_LINES, IAM_PRINCIPAL, IAM_PRINCIPAL_FIX, KIRO_LINES, NET_UNBLENDED_COST, Query, check_bedrock_lines,
-    check_kiro_lines, parse_bedrock_lines, parse_kiro_lines,
+    BEDROCK_LINES, IAM_PRINCIPAL, IAM_PRINCIPAL_FIX, KIRO_LINES, NET_UNBLENDED_COST, Query, Table, check_bedrock_lines,
+    check_kiro_lines, parse_bedrock_lines_at, parse_kiro_lines_at,
 };
 
 /// Why a refresh failed. The last good snapshot stays published.
@@ -100,6 +100,59 @@ struct Lines {
 impl Lines {
     fn is_empty(&self) -> bool {
         self.kiro_lines == 0 && self.bedrock.is_empty()
+    }
+}
+
+/// One period's query results as they arrive, a chunk at a time ([`ResultSink`]), folded into what the
+/// cache keeps: the Kiro rows checked, put on the cost basis and built into the period's licences at once
+/// (a bill of many users never holds all its lines parsed), the Bedrock rows as read. The first error, in
+/// the order the chunks come (each chunk parsed, then checked), is kept and ends the reading; a foreign
+/// currency is reported only when nothing else failed.
+struct Reading<'a> {
+    basis: crate::model::cost::CostBasis,
+    tag_count: usize,
+    kiro: ReportBuilder<'a>,
+    /// Kiro rows taken so far.
+    kiro_lines: usize,
+    bedrock: Vec<BedrockLine>,
+    /// The first currency other than USD on any row.
+    currency: Option<String>,
+    error: Option<RefreshError>,
+}
+
+impl Reading<'_> {
+    /// `query`: 0 for `kiro_lines`, 1 for `bedrock_lines` (the order [`Refresher::read_window`] asks in).
+    fn take(&mut self, query: usize, table: &Table) -> Result<(), SourceError> {
+        if query == 0 {
+            let mut lines = parse_kiro_lines_at(table, self.kiro_lines)?;
+            self.kiro_lines += lines.len();
+            check_kiro_lines(&lines)?;
+            if self.currency.is_none() {
+                self.currency = foreign_currency(&lines, &[]);
+            }
+            on_basis(&mut lines, &mut [], self.basis);
+            lines.iter().for_each(|l| self.kiro.add(l));
+        } else {
+            let mut lines = parse_bedrock_lines_at(table, self.tag_count, self.bedrock.len())?;
+            check_bedrock_lines(&lines)?;
+            if self.currency.is_none() {
+                self.currency = foreign_currency(&[], &lines);
+            }
+            on_basis(&mut [], &mut lines, self.basis);
+            self.bedrock.append(&mut lines);
+        }
+        Ok(())
+    }
+}
+
+impl ResultSink for Reading<'_> {
+    fn rows(&mut self, query: usize, rows: Table) -> bool {
+        if self.error.is_none()
+            && let Err(e) = self.take(query, &rows)
+        {
+            self.error = Some(e.into());
+        }
+        self.error.is_none()
     }
 }
 
@@ -354,25 +407,36 @@ impl Refresher {
                 Query { aggregate: &BEDROCK_LINES, tag_keys: &self.tag_keys },
             ];
             let inputs: Vec<&PeriodInputs> = changed.iter().map(|(_, i)| i).collect();
-            let answered: Vec<Result<_, SourceError>> = match self.source.query_periods(&inputs, &queries).await {
-                Ok(o) if o.len() == inputs.len() => o.into_iter().map(Ok).collect(),
-                Ok(_) => inputs
-                    .iter()
-                    .map(|_| Err(SourceError::Config("the source did not answer every period".into())))
+            let mut readings: Vec<Reading<'_>> = inputs.iter().map(|i| self.reading(i.period)).collect();
+            let answered = {
+                let mut sinks: Vec<&mut dyn ResultSink> =
+                    readings.iter_mut().map(|r| r as &mut dyn ResultSink).collect();
+                self.source.query_periods(&inputs, &queries, &mut sinks).await
+            };
+            let answered: Vec<(Reading<'_>, Result<_, SourceError>)> = match answered {
+                Ok(o) if o.len() == inputs.len() => readings.into_iter().zip(o.into_iter().map(Ok)).collect(),
+                Ok(_) => readings
+                    .into_iter()
+                    .map(|r| (r, Err(SourceError::Config("the source did not answer every period".into()))))
                     .collect(),
-                Err(e) if inputs.len() < 2 => vec![Err(e)],
+                Err(e) if inputs.len() < 2 => {
+                    readings.into_iter().next().map(|r| vec![(r, Err(e))]).unwrap_or_default()
+                }
                 Err(e) => {
                     tracing::warn!(error = %crate::error::chain(&e), "the query of several billing periods failed; querying them one by one");
+                    drop(readings);
                     let mut each = Vec::with_capacity(inputs.len());
                     for i in &inputs {
-                        each.push(self.source.query(i, &queries).await);
+                        let mut reading = self.reading(i.period);
+                        let answer = self.source.query(i, &queries, &mut reading).await;
+                        each.push((reading, answer));
                     }
                     each
                 }
             };
-            for ((i, inputs), answer) in changed.iter().zip(answered) {
+            for ((i, inputs), (reading, answer)) in changed.iter().zip(answered) {
                 out[*i] = Some(answer.map_err(RefreshError::from).and_then(|outputs| {
-                    let lines = self.parse(inputs, outputs)?;
+                    let lines = self.finish(reading, inputs, outputs)?;
                     let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
                     cache.insert(
                         inputs.period,
@@ -389,32 +453,42 @@ impl Refresher {
             .collect()
     }
 
-    /// A period's query results, parsed and checked.
-    fn parse(
+    /// An empty [`Reading`] of `period`'s query results.
+    fn reading(&self, period: BillingPeriod) -> Reading<'_> {
+        Reading {
+            basis: self.cost.basis,
+            tag_count: self.tag_keys.len(),
+            kiro: ReportBuilder::new(&self.plans, period),
+            kiro_lines: 0,
+            bedrock: Vec::new(),
+            currency: None,
+            error: None,
+        }
+    }
+
+    /// A period's lines from its reading, once the query is done.
+    fn finish(
         &self,
+        reading: Reading<'_>,
         inputs: &PeriodInputs,
         outputs: Vec<crate::sources::QueryOutput>,
     ) -> Result<Arc<Lines>, RefreshError> {
         let period = inputs.period;
-        let [mut kiro, mut bedrock]: [_; 2] =
+        let [kiro, bedrock]: [_; 2] =
             outputs.try_into().map_err(|_| SourceError::Config("the source did not answer every query".into()))?;
         // Both queries cover the same files: count the rows once, the bytes each query fetched.
         self.metrics.observe_read(kiro.rows_scanned, kiro.bytes_read);
         self.metrics.observe_read(0, bedrock.bytes_read);
-        // Each result table is dropped once parsed, and the Kiro lines once built into licences: a bill of
-        // many users never holds two of the three at once.
-        let mut parsed_kiro = parse_kiro_lines(&std::mem::take(&mut kiro.table)).map_err(SourceError::from)?;
-        let mut parsed_bedrock =
-            parse_bedrock_lines(&std::mem::take(&mut bedrock.table), self.tag_keys.len()).map_err(SourceError::from)?;
-        check_kiro_lines(&parsed_kiro).map_err(SourceError::from)?;
-        check_bedrock_lines(&parsed_bedrock).map_err(SourceError::from)?;
-        if let Some(currency) = foreign_currency(&parsed_kiro, &parsed_bedrock) {
+        let Reading { kiro: report, kiro_lines, bedrock: parsed_bedrock, currency, error, .. } = reading;
+        if let Some(e) = error {
+            return Err(e);
+        }
+        if let Some(currency) = currency {
             return Err(RefreshError::Currency { period, currency });
         }
-        on_basis(&mut parsed_kiro, &mut parsed_bedrock, self.cost.basis);
-        let kiro_lines = parsed_kiro.len();
-        let report = build_report(&parsed_kiro, &self.plans, period);
-        drop(parsed_kiro);
+        let report = report.finish();
+        let mut parsed_bedrock = parsed_bedrock;
+        parsed_bedrock.shrink_to_fit();
         let mut lines = Lines {
             kiro_lines,
             kiro: Arc::new(report),

@@ -102,7 +102,7 @@ pub fn summarise(rows: &[ActivityRow], period: BillingPeriod, plans: &PlanCatalo
         let first = rep.daily.is_empty();
         rep.credits_used += r.credits_used;
         let day = u32::try_from((date - start) / 86_400).unwrap_or_default();
-        *rep.daily.entry(day).or_default() += r.credits_used;
+        rep.daily.add(day, r.credits_used);
         if let Some(tier) = r.tier.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             let plan = canonical_plan_name(tier);
             // The bigger plan wins (by included credits; a configured plan beats an unknown tier).

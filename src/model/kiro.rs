@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 
+use super::daily::Daily;
 use super::period::BillingPeriod;
 use super::plans::{PlanCatalog, canonical_plan_name};
 use super::region::resolve_region;
@@ -71,7 +72,7 @@ pub struct Licence {
     /// Cost of rows of other operations, by operation; nothing is dropped.
     pub other_cost_usd: BTreeMap<String, Decimal>,
     /// Credits used per day of the period (0-based day index), for projections.
-    pub daily_credits: BTreeMap<u32, Decimal>,
+    pub daily_credits: Daily,
     /// Credits the bill shows (`credits_used` is the activity report's figure when it has the licence).
     pub credits_billed: Decimal,
     /// What the activity report says, when it is configured and has the licence.
@@ -93,7 +94,7 @@ impl Licence {
             subscription_cost_usd: Decimal::ZERO,
             credits_cost_usd: Decimal::ZERO,
             other_cost_usd: BTreeMap::new(),
-            daily_credits: BTreeMap::new(),
+            daily_credits: Daily::new(),
             credits_billed: Decimal::ZERO,
             reported: None,
             allocated_cost_usd: None,
@@ -152,17 +153,6 @@ fn is(op: Option<&str>, want: &str) -> bool {
     op.is_some_and(|o| o.trim().eq_ignore_ascii_case(want))
 }
 
-#[derive(Default)]
-struct Acc {
-    tiers: BTreeSet<String>,
-    has_seat: bool,
-    credits_used: Decimal,
-    subscription_cost: Decimal,
-    credits_cost: Decimal,
-    other_cost: BTreeMap<String, Decimal>,
-    daily: BTreeMap<u32, Decimal>,
-}
-
 /// Day index of a timestamp within `period` (0-based), if it falls inside it.
 fn day_of(period: BillingPeriod, t: i64) -> Option<u32> {
     let offset = t - period.start().timestamp();
@@ -171,86 +161,138 @@ fn day_of(period: BillingPeriod, t: i64) -> Option<u32> {
 
 /// Applies the Kiro rules to the aggregate rows of one billing period.
 pub fn build_report(lines: &[KiroLine], plans: &PlanCatalog, period: BillingPeriod) -> KiroReport {
-    let mut accs: BTreeMap<LicenceKey, Acc> = BTreeMap::new();
-    let mut report = KiroReport::default();
+    let mut builder = ReportBuilder::new(plans, period);
+    lines.iter().for_each(|l| builder.add(l));
+    builder.finish()
+}
 
-    for line in lines {
+/// [`build_report`] a line at a time, so a source can hand over its result in chunks and the lines of a
+/// bill with many users are never all held at once: only the licences are, each built in place as its
+/// rows come (found again through a hash index that holds no second copy of the key), and ordered by key
+/// at the end.
+pub struct ReportBuilder<'a> {
+    plans: &'a PlanCatalog,
+    period: BillingPeriod,
+    /// Licences in the order of their first row; plan, included credits and overage are set by `finish`.
+    licences: Vec<Licence>,
+    /// The tiers each licence's seat rows named (parallel to `licences`).
+    tiers: Vec<BTreeSet<String>>,
+    /// Positions in `licences`, by the hash of the key.
+    index: hashbrown::HashTable<usize>,
+    hasher: std::hash::RandomState,
+    report: KiroReport,
+}
+
+fn key_hash(hasher: &std::hash::RandomState, account: &str, region: &str, user: &str) -> u64 {
+    use std::hash::BuildHasher as _;
+    hasher.hash_one((account, region, user))
+}
+
+impl<'a> ReportBuilder<'a> {
+    pub fn new(plans: &'a PlanCatalog, period: BillingPeriod) -> Self {
+        Self {
+            plans,
+            period,
+            licences: Vec::new(),
+            tiers: Vec::new(),
+            index: hashbrown::HashTable::new(),
+            hasher: std::hash::RandomState::new(),
+            report: KiroReport::default(),
+        }
+    }
+
+    /// The licence of (account, region, user), added empty if it has no row yet.
+    fn licence(&mut self, account: &str, region: String, user: &str) -> usize {
+        let Self { licences, tiers, index, hasher, .. } = self;
+        let hash = key_hash(hasher, account, &region, user);
+        let same = |i: &usize| {
+            let k = &licences[*i].key;
+            k.account_id == account && k.region == region && k.user_id == user
+        };
+        if let Some(i) = index.find(hash, same) {
+            return *i;
+        }
+        let i = licences.len();
+        licences.push(Licence::empty(LicenceKey { account_id: account.to_owned(), region, user_id: user.to_owned() }));
+        tiers.push(BTreeSet::new());
+        index.insert_unique(hash, i, |j| {
+            let k = &licences[*j].key;
+            key_hash(hasher, &k.account_id, &k.region, &k.user_id)
+        });
+        i
+    }
+
+    /// Adds one aggregate row.
+    pub fn add(&mut self, line: &KiroLine) {
         let Some(user_id) = line.resource_id.as_deref().and_then(user_id_from_resource) else {
             let key = UnattributedKey {
                 account_id: line.account_id.clone(),
                 line_item_type: line.line_item_type.clone().unwrap_or_default(),
             };
-            *report.unattributed_cost_usd.entry(key).or_default() += line.unblended_cost;
-            continue;
+            *self.report.unattributed_cost_usd.entry(key).or_default() += line.unblended_cost;
+            return;
         };
-        let key = LicenceKey {
-            account_id: line.account_id.clone(),
-            region: resolve_region(
-                line.product_region.as_deref(),
-                line.usage_type.as_deref(),
-                line.product_region_code.as_deref(),
-            ),
-            user_id: user_id.to_owned(),
-        };
-        let acc = accs.entry(key).or_default();
+        let region = resolve_region(
+            line.product_region.as_deref(),
+            line.usage_type.as_deref(),
+            line.product_region_code.as_deref(),
+        );
+        let i = self.licence(&line.account_id, region, user_id);
+        let acc = &mut self.licences[i];
         let op = line.operation.as_deref();
         if is(op, OP_SEAT) {
             acc.has_seat = true;
-            acc.subscription_cost += line.unblended_cost;
+            acc.subscription_cost_usd += line.unblended_cost;
             if let Some(ut) = line.usage_type.as_deref().filter(|u| !u.trim().is_empty()) {
-                acc.tiers.insert(canonical_plan_name(tier_from_usage_type(ut.trim())));
+                self.tiers[i].insert(canonical_plan_name(tier_from_usage_type(ut.trim())));
             }
         } else if is(op, OP_CREDITS) {
             // Only metered usage says how far the bill reaches: seat, tax and discount rows are often
             // dated over the whole month.
-            report.last_usage_end = report.last_usage_end.max(line.last_usage_end);
-            acc.credits_cost += line.unblended_cost;
+            self.report.last_usage_end = self.report.last_usage_end.max(line.last_usage_end);
+            acc.credits_cost_usd += line.unblended_cost;
             if is(line.line_item_type.as_deref(), "Usage") {
                 acc.credits_used += line.usage_amount;
-                if let Some(day) = line.usage_date.and_then(|t| day_of(period, t)) {
-                    *acc.daily.entry(day).or_default() += line.usage_amount;
+                if let Some(day) = line.usage_date.and_then(|t| day_of(self.period, t)) {
+                    acc.daily_credits.add(day, line.usage_amount);
                 }
             }
         } else {
-            *acc.other_cost.entry(op.unwrap_or_default().to_owned()).or_default() += line.unblended_cost;
+            *acc.other_cost_usd.entry(op.unwrap_or_default().to_owned()).or_default() += line.unblended_cost;
         }
     }
 
-    for (key, acc) in accs {
-        // Highest tier wins for the whole period: known tiers by rank, unknown tiers only when no known
-        // tier is present (then the greatest text, so the choice is deterministic).
-        let plan = acc
-            .tiers
-            .iter()
-            .filter(|t| plans.rank(t).is_some())
-            .max_by_key(|t| plans.rank(t))
-            .or_else(|| acc.tiers.iter().next_back())
-            .cloned()
-            .unwrap_or_else(|| PLAN_UNKNOWN.to_owned());
-        for t in &acc.tiers {
-            if plans.get(t).is_none() {
-                report.unknown_tiers.insert(t.clone());
+    /// The period's report: each licence's plan, included credits and overage from its sums, ordered by
+    /// key.
+    pub fn finish(self) -> KiroReport {
+        let Self { plans, mut licences, tiers, index, mut report, .. } = self;
+        drop(index);
+        for (l, tiers) in licences.iter_mut().zip(tiers) {
+            // Highest tier wins for the whole period: known tiers by rank, unknown tiers only when no known
+            // tier is present (then the greatest text, so the choice is deterministic).
+            let plan = tiers
+                .iter()
+                .filter(|t| plans.rank(t).is_some())
+                .max_by_key(|t| plans.rank(t))
+                .or_else(|| tiers.iter().next_back())
+                .cloned()
+                .unwrap_or_else(|| PLAN_UNKNOWN.to_owned());
+            for t in &tiers {
+                if plans.get(t).is_none() {
+                    report.unknown_tiers.insert(t.clone());
+                }
             }
+            l.plan_credits = plans.get(&plan).filter(|_| l.has_seat).map(|p| p.credits);
+            l.overage_credits = l.plan_credits.map(|pc| (l.credits_used - pc).max(Decimal::ZERO));
+            l.credits_billed = l.credits_used;
+            l.plan = plan;
         }
-        let plan_credits = plans.get(&plan).filter(|_| acc.has_seat).map(|p| p.credits);
-        let overage_credits = plan_credits.map(|pc| (acc.credits_used - pc).max(Decimal::ZERO));
-        report.licences.push(Licence {
-            key,
-            plan,
-            has_seat: acc.has_seat,
-            credits_used: acc.credits_used,
-            plan_credits,
-            overage_credits,
-            subscription_cost_usd: acc.subscription_cost,
-            credits_cost_usd: acc.credits_cost,
-            other_cost_usd: acc.other_cost,
-            daily_credits: acc.daily,
-            credits_billed: acc.credits_used,
-            reported: None,
-            allocated_cost_usd: None,
-        });
+        // Keys are unique, so the order is total.
+        licences.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        licences.shrink_to_fit();
+        report.licences = licences;
+        report
     }
-    report
 }
 
 /// What Kiro's user activity report says about one licence in the period (filled by
@@ -258,7 +300,7 @@ pub fn build_report(lines: &[KiroLine], plans: &PlanCatalog, period: BillingPeri
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Reported {
     pub credits_used: Decimal,
-    pub daily: BTreeMap<u32, Decimal>,
+    pub daily: Daily,
     /// Highest tier of the period, as a plan label (`PRO_PLUS` -> `Pro+`).
     pub plan: Option<String>,
     pub overage_cap: Option<Decimal>,
@@ -276,9 +318,7 @@ impl Reported {
     /// overage cap and switch) do not add up and are left out.
     pub fn add_sums(&mut self, other: &Reported) {
         self.credits_used += other.credits_used;
-        for (d, c) in &other.daily {
-            *self.daily.entry(*d).or_default() += *c;
-        }
+        self.daily.add_all(&other.daily);
         for (k, n) in &other.messages {
             *self.messages.entry(k.clone()).or_default() += *n;
         }
@@ -431,6 +471,41 @@ mod tests {
             oct(),
         );
         assert_eq!(only(&r, "y").plan, "Pro");
+    }
+
+    #[test]
+    fn rows_in_any_order_and_in_chunks_give_the_same_report() {
+        let mut eu = seat("bob", "Pro", "FlatRateSubscription", "20");
+        eu.product_region = Some("eu-central-1".into());
+        let lines = vec![
+            credits("carol", "700", "0"),
+            seat("alice", "Pro", "FlatRateSubscription", "20"),
+            credits("alice", "1200", "8"),
+            eu,
+            seat("bob", "Power", "FlatRateSubscription", "200"),
+            seat("carol", "Pro+", "FlatRateSubscription", "40"),
+            credits("alice", "50", "2"),
+            line(None, "Tax", "USE1-Tax", "Tax", "0", "3"),
+        ];
+        let whole = build_report(&lines, &PlanCatalog::default(), oct());
+        let plans = PlanCatalog::default();
+        let mut reversed = ReportBuilder::new(&plans, oct());
+        for chunk in lines.iter().rev().collect::<Vec<_>>().chunks(3) {
+            chunk.iter().for_each(|l| reversed.add(l));
+        }
+        assert_eq!(reversed.finish(), whole);
+        let users: Vec<_> = whole.licences.iter().map(|l| (l.key.user_id.as_str(), l.key.region.as_str())).collect();
+        // Ordered by key: account, region, user.
+        assert_eq!(
+            users,
+            [("bob", "eu-central-1"), ("alice", "us-east-1"), ("bob", "us-east-1"), ("carol", "us-east-1")]
+        );
+        let alice = only(&whole, "alice");
+        assert_eq!(
+            (alice.credits_used, alice.overage_credits, alice.credits_cost_usd),
+            (d("1250"), Some(d("250")), d("10"))
+        );
+        assert_eq!(only(&whole, "carol").plan, "Pro+");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod activity;
 pub mod bedrock;
 pub mod cost;
+pub mod daily;
 pub mod kiro;
 pub mod period;
 pub mod plans;
@@ -17,6 +18,6 @@ pub mod snapshot;
 #[cfg(test)]
 mod testutil;
 
-pub use kiro::{KiroLine, KiroReport, Licence, LicenceKey, build_report};
+pub use kiro::{KiroLine, KiroReport, Licence, LicenceKey, ReportBuilder, build_report};
 pub use period::BillingPeriod;
 pub use plans::{PlanCatalog, PlanSpec};

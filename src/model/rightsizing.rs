@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use super::daily::Daily;
 use super::kiro::{KiroReport, Licence};
 use super::period::BillingPeriod;
 use super::plans::{PlanCatalog, PlanSpec};
@@ -80,12 +81,12 @@ impl Coverage {
 }
 
 /// Month-end projection of a licence's credits; `daily` maps day index (0-based) to credits used that day.
-pub fn project(used: Decimal, daily: &BTreeMap<u32, Decimal>, coverage: Coverage) -> Decimal {
+pub fn project(used: Decimal, daily: &Daily, coverage: Coverage) -> Decimal {
     if coverage.finished || coverage.elapsed_days == 0 {
         return used;
     }
     let from = coverage.elapsed_days.saturating_sub(RATE_WINDOW_DAYS);
-    let recent: Decimal = daily.range(from..coverage.elapsed_days).map(|(_, c)| *c).sum();
+    let recent: Decimal = daily.range(from..coverage.elapsed_days).map(|(_, c)| c).sum();
     // Always over the full window: early in the month the days before the 1st count as zero, so a heavy
     // first day cannot be multiplied by 30.
     let rate = (recent / Decimal::from(RATE_WINDOW_DAYS)).max(Decimal::ZERO);
@@ -199,7 +200,7 @@ mod tests {
         Coverage::of(oct(), Some(oct().start().timestamp() + days * SECONDS_PER_DAY), at("2026-10-20T12:00:00Z"))
     }
 
-    fn daily(values: &[(u32, &str)]) -> BTreeMap<u32, Decimal> {
+    fn daily(values: &[(u32, &str)]) -> Daily {
         values.iter().map(|(k, v)| (*k, d(v))).collect()
     }
 
@@ -236,7 +237,7 @@ mod tests {
         assert_eq!(project(d("21"), &daily(&[(0, "7"), (1, "7"), (2, "7")]), covered(3)), d("105"));
         // No bill for the month yet: nothing to extrapolate from.
         let none = Coverage::of(oct(), None, at("2026-10-01T08:00:00Z"));
-        assert_eq!(project(Decimal::ZERO, &BTreeMap::new(), none), Decimal::ZERO);
+        assert_eq!(project(Decimal::ZERO, &Daily::new(), none), Decimal::ZERO);
     }
 
     #[test]
@@ -306,7 +307,7 @@ mod tests {
             subscription_cost_usd: Decimal::ZERO,
             credits_cost_usd: Decimal::ZERO,
             other_cost_usd: BTreeMap::new(),
-            daily_credits: BTreeMap::new(),
+            daily_credits: Daily::new(),
             credits_billed: d(used),
             reported: None,
             allocated_cost_usd: None,

@@ -121,9 +121,7 @@ pub fn build_rows(
         for (op, c) in &l.other_cost_usd {
             *m.other_cost_usd.entry(op.clone()).or_default() += *c;
         }
-        for (d, c) in &l.daily_credits {
-            *m.daily_credits.entry(*d).or_default() += *c;
-        }
+        m.daily_credits.add_all(&l.daily_credits);
         acc.projected += row.projected;
         acc.idle_seats = match (acc.idle_seats, row.idle_seats) {
             (None, None) => None,

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::export;
 use super::store::{Location, Rooted, S3Settings};
-use super::{CurSource, Inspected, PeriodInputs, QueryOutput, SourceError, absent_optional_columns};
+use super::{CurSource, Inspected, PeriodInputs, QueryOutput, ResultSink, SourceError, absent_optional_columns};
 use crate::exposition::{Family, Kind};
 use crate::model::BillingPeriod;
 use crate::sql::{Aggregate, Query, SqlType, Table, split_union, union_all};
@@ -273,7 +273,8 @@ impl AthenaSource {
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    async fn run(&self, aggregate: &'static Aggregate, sql: String) -> Result<QueryOutput, SourceError> {
+    /// Runs one query: its whole result and the bytes Athena scanned.
+    async fn run(&self, aggregate: &'static Aggregate, sql: String) -> Result<(Table, u64), SourceError> {
         let err = |reason: String| SourceError::Query { aggregate: aggregate.name, reason };
         let api = |call: String| {
             move |e: Box<dyn std::error::Error + Send + Sync>| SourceError::Api {
@@ -376,7 +377,7 @@ impl AthenaSource {
             }
             first = false;
         }
-        Ok(QueryOutput { table, rows_scanned: 0, bytes_read: scanned, absent_columns: Vec::new() })
+        Ok((table, scanned))
     }
 }
 
@@ -517,8 +518,13 @@ impl CurSource for AthenaSource {
         }
     }
 
-    async fn query(&self, inputs: &PeriodInputs, queries: &[Query<'_>]) -> Result<Vec<QueryOutput>, SourceError> {
-        Ok(self.query_periods(&[inputs], queries).await?.pop().unwrap_or_default())
+    async fn query(
+        &self,
+        inputs: &PeriodInputs,
+        queries: &[Query<'_>],
+        sink: &mut dyn ResultSink,
+    ) -> Result<Vec<QueryOutput>, SourceError> {
+        Ok(self.query_periods(&[inputs], queries, &mut [sink]).await?.pop().unwrap_or_default())
     }
 
     /// One Athena query for every aggregate of every period (Athena bills at least 10 MB and schedules per
@@ -527,6 +533,7 @@ impl CurSource for AthenaSource {
         &self,
         inputs: &[&PeriodInputs],
         queries: &[Query<'_>],
+        sinks: &mut [&mut dyn ResultSink],
     ) -> Result<Vec<Vec<QueryOutput>>, SourceError> {
         let Some(first) = queries.first() else { return Ok(inputs.iter().map(|_| Vec::new()).collect()) };
         if inputs.is_empty() {
@@ -549,27 +556,29 @@ impl CurSource for AthenaSource {
             [(_, only)] => only.clone(),
             _ => union_all(&parts),
         };
-        let out = self.run(first.aggregate, null_safe_map_lookups(&sql)).await?;
+        let (table, scanned) = self.run(first.aggregate, null_safe_map_lookups(&sql)).await?;
         let tables = if parts.len() == 1 {
-            vec![out.table]
+            vec![table]
         } else {
             let names: Vec<&str> = parts.iter().map(|(n, _)| n.as_str()).collect();
-            split_union(out.table, &names)?
+            split_union(table, &names)?
         };
         let mut tables = tables.into_iter();
         let mut result = Vec::with_capacity(inputs.len());
-        for p in 0..inputs.len() {
-            let outputs = absent
-                .iter()
-                .enumerate()
-                .map(|(q, absent_columns)| QueryOutput {
-                    table: tables.next().unwrap_or_default(),
+        for (p, sink) in (0..inputs.len()).zip(sinks.iter_mut()) {
+            let mut outputs = Vec::with_capacity(absent.len());
+            let mut open = true;
+            for (q, absent_columns) in absent.iter().enumerate() {
+                let table = tables.next().unwrap_or_default();
+                // A sink that refused rows keeps its error; the other periods still get theirs.
+                open = open && sink.rows(q, table);
+                outputs.push(QueryOutput {
                     rows_scanned: 0,
                     // The query's scan is counted once.
-                    bytes_read: if p == 0 && q == 0 { out.bytes_read } else { 0 },
+                    bytes_read: if p == 0 && q == 0 { scanned } else { 0 },
                     absent_columns: absent_columns.clone(),
-                })
-                .collect();
+                });
+            }
             result.push(outputs);
         }
         Ok(result)

@@ -22,7 +22,9 @@ use futures::StreamExt as _;
 
 use super::export::{self, DataFile, Delivery};
 use super::store::Rooted;
-use super::{CurSource, Inspected, PeriodInputs, QueryOutput, SourceError, absent_optional_columns};
+use super::{
+    CurSource, Discard, Inspected, PeriodInputs, QueryOutput, ResultSink, SourceError, absent_optional_columns,
+};
 use crate::model::BillingPeriod;
 use crate::sql::{Aggregate, Query, SqlType, Table};
 
@@ -56,14 +58,18 @@ impl EmbeddedSource {
 
     /// One pass over `files` (all of a delivery, or one when locating a bad value): a single scan reads
     /// the union of the queries' columns for the rows any of them wants, once; every query's SQL text then
-    /// runs over those rows in memory. On error, the name of the aggregate whose step failed.
+    /// runs over those rows in memory; once all ran and the engine's state is dropped, their results go to
+    /// `sink` a record batch at a time (never the whole result as text). Returns the rows of each query
+    /// the sink took (fewer entries when it refused some); on error, the name of the aggregate whose step
+    /// failed.
     async fn run(
         &self,
         queries: &[Query<'_>],
         period: BillingPeriod,
         schema: &SchemaRef,
         files: &[&DataFile],
-    ) -> Result<Vec<Table>, (&'static str, String)> {
+        sink: &mut dyn ResultSink,
+    ) -> Result<Vec<u64>, (&'static str, String)> {
         let scan_name = "rows of interest";
         let err = |e: datafusion::error::DataFusionError| e.to_string();
         let mut config = SessionConfig::new()
@@ -118,7 +124,8 @@ impl EmbeddedSource {
         }
         .await
         .map_err(|e| (scan_name, e))?;
-        let (scanned, _reservation) = scanned;
+        let (scanned, reservation) = scanned;
+        tracing::debug!(bytes = reservation.size(), "rows of interest read");
         // The export's partition column, as Athena sees it, so the SQL text is the same on both engines.
         let rows = ctx
             .read_table(Arc::new(scanned))
@@ -126,15 +133,32 @@ impl EmbeddedSource {
             .and_then(|df| ctx.register_table("cur", df.into_view()))
             .map_err(|e| (scan_name, err(e)))?;
         drop(rows);
-        let mut tables = Vec::with_capacity(queries.len());
+        let mut results = Vec::with_capacity(queries.len());
         for query in queries {
             let name = query.aggregate.name;
             let df = ctx.sql(&query.render("cur", period)).await.map_err(|e| (name, err(e)))?;
             let out_schema: Schema = df.schema().as_arrow().clone();
-            let batches = df.collect().await.map_err(|e| (name, err(e)))?;
-            tables.push(to_table(&batches, &out_schema).map_err(|e| (name, e))?);
+            results.push((name, out_schema, df.collect().await.map_err(|e| (name, err(e)))?));
         }
-        Ok(tables)
+        // The rows of interest and the engine's state go before the consumer builds from the results (as
+        // Arrow, far smaller than the rows of interest): a bill of many users never holds both at once.
+        drop(ctx);
+        drop(reservation);
+        let mut counts = Vec::with_capacity(queries.len());
+        for (q, (name, out_schema, batches)) in results.into_iter().enumerate() {
+            let mut rows = 0u64;
+            for batch in batches {
+                rows += batch.num_rows() as u64;
+                let table = to_table(std::slice::from_ref(&batch), &out_schema).map_err(|e| (name, e))?;
+                drop(batch);
+                if !sink.rows(q, table) {
+                    // The sink keeps its error; the rest of the results are of no use.
+                    return Ok(counts);
+                }
+            }
+            counts.push(rows);
+        }
+        Ok(counts)
     }
 }
 
@@ -285,7 +309,12 @@ impl CurSource for EmbeddedSource {
         }))
     }
 
-    async fn query(&self, inputs: &PeriodInputs, queries: &[Query<'_>]) -> Result<Vec<QueryOutput>, SourceError> {
+    async fn query(
+        &self,
+        inputs: &PeriodInputs,
+        queries: &[Query<'_>],
+        sink: &mut dyn ResultSink,
+    ) -> Result<Vec<QueryOutput>, SourceError> {
         let delivery =
             match &inputs.delivery {
                 Some(d) => d.clone(),
@@ -299,7 +328,7 @@ impl CurSource for EmbeddedSource {
         let (schema, absent) = table_schema(&aggregates, &delivery)?;
         let all: Vec<&DataFile> = delivery.files.iter().collect();
         let started = std::time::Instant::now();
-        let tables = match self.run(queries, period, &schema, &all).await {
+        let counts = match self.run(queries, period, &schema, &all, sink).await {
             Ok(t) => t,
             Err((aggregate, e)) => {
                 // A value the engine cannot take (NaN, 1e300 as an amount): find the file that has it, by
@@ -307,7 +336,7 @@ impl CurSource for EmbeddedSource {
                 let mut located = None;
                 if all.len() > 1 {
                     for f in &all {
-                        if let Err((_, e)) = self.run(queries, period, &schema, &[*f]).await {
+                        if let Err((_, e)) = self.run(queries, period, &schema, &[*f], &mut Discard).await {
                             located = Some(format!("{}: {e}", f.meta.location));
                             break;
                         }
@@ -321,18 +350,16 @@ impl CurSource for EmbeddedSource {
         tracing::debug!(
             aggregates = queries.len(),
             ms = started.elapsed().as_millis() as u64,
-            groups = tables.iter().map(|t| t.rows.len()).sum::<usize>(),
+            groups = counts.iter().sum::<u64>(),
             "pass done"
         );
         // One scan covered every query: its rows and bytes are the first output's, the others read nothing.
         let rows_scanned = delivery.files.iter().map(|f| f.rows).sum();
         let bytes_read = self.root.store.bytes_read().saturating_sub(bytes_before);
-        Ok(tables
+        Ok(absent
             .into_iter()
-            .zip(absent)
             .enumerate()
-            .map(|(i, (table, absent_columns))| QueryOutput {
-                table,
+            .map(|(i, absent_columns)| QueryOutput {
                 rows_scanned: if i == 0 { rows_scanned } else { 0 },
                 bytes_read: if i == 0 { bytes_read } else { 0 },
                 absent_columns,

@@ -51,16 +51,33 @@ pub enum Inspected {
     Changed(PeriodInputs),
 }
 
-/// The result of one aggregate and what it cost to compute.
+/// What one aggregate cost to compute (its rows went to the [`ResultSink`]).
 #[derive(Debug, Clone, Default)]
 pub struct QueryOutput {
-    pub table: Table,
     /// Rows in the files the query covered.
     pub rows_scanned: u64,
     /// Bytes fetched from the store (local or S3) while answering.
     pub bytes_read: u64,
     /// Optional columns the export lacks, read as NULL.
     pub absent_columns: Vec<&'static str>,
+}
+
+/// Where a query's result rows go, a chunk at a time (a record batch of the embedded engine; Athena's
+/// whole result of the period), in order: on the embedded engine a bill of many users is never held whole
+/// as text while the consumer folds it into what it keeps.
+pub trait ResultSink: Send {
+    /// The next rows of the result of `queries[query]`. `false`: the sink refused them (it keeps its own
+    /// error) and wants no more; the source may stop early.
+    fn rows(&mut self, query: usize, rows: Table) -> bool;
+}
+
+/// Takes rows and keeps nothing (a pass run again only to find the file with a bad value).
+pub struct Discard;
+
+impl ResultSink for Discard {
+    fn rows(&mut self, _query: usize, _rows: Table) -> bool {
+        true
+    }
 }
 
 /// A billing data source.
@@ -83,19 +100,27 @@ pub trait CurSource: Send + Sync {
         1
     }
 
-    /// Runs aggregates over the delivery `inputs` describes; one output per query, in order.
-    async fn query(&self, inputs: &PeriodInputs, queries: &[Query<'_>]) -> Result<Vec<QueryOutput>, SourceError>;
+    /// Runs aggregates over the delivery `inputs` describes, handing their result rows to `sink`; one
+    /// output per query, in order. On error the sink may have had part of the rows: drop it.
+    async fn query(
+        &self,
+        inputs: &PeriodInputs,
+        queries: &[Query<'_>],
+        sink: &mut dyn ResultSink,
+    ) -> Result<Vec<QueryOutput>, SourceError>;
 
-    /// Runs the aggregates over several periods' deliveries: one list of outputs per period, in order. An
-    /// engine that bills per query (Athena) answers them all in one; by default, one pass per period.
+    /// Runs the aggregates over several periods' deliveries, period `i`'s rows to `sinks[i]`: one list of
+    /// outputs per period, in order. An engine that bills per query (Athena) answers them all in one; by
+    /// default, one pass per period.
     async fn query_periods(
         &self,
         inputs: &[&PeriodInputs],
         queries: &[Query<'_>],
+        sinks: &mut [&mut dyn ResultSink],
     ) -> Result<Vec<Vec<QueryOutput>>, SourceError> {
         let mut out = Vec::with_capacity(inputs.len());
-        for i in inputs {
-            out.push(self.query(i, queries).await?);
+        for (i, sink) in inputs.iter().zip(sinks.iter_mut()) {
+            out.push(self.query(i, queries, &mut **sink).await?);
         }
         Ok(out)
     }

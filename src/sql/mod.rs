@@ -11,7 +11,10 @@
 mod result;
 pub mod value;
 
-pub use result::{ResultError, Table, check_bedrock_lines, check_kiro_lines, parse_bedrock_lines, parse_kiro_lines};
+pub use result::{
+    ResultError, Table, check_bedrock_lines, check_kiro_lines, parse_bedrock_lines, parse_bedrock_lines_at,
+    parse_kiro_lines, parse_kiro_lines_at,
+};
 
 use crate::model::BillingPeriod;
 

@@ -28,11 +28,13 @@ pub struct ResultError {
 struct Cols<'a> {
     aggregate: &'static str,
     index: HashMap<&'a str, usize>,
+    /// Rows of the result before this table (it is one chunk of it): error messages count from the start.
+    before: usize,
 }
 
 impl<'a> Cols<'a> {
-    fn new(aggregate: &'static str, table: &'a Table) -> Self {
-        Self { aggregate, index: table.columns.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect() }
+    fn new(aggregate: &'static str, table: &'a Table, before: usize) -> Self {
+        Self { aggregate, index: table.columns.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect(), before }
     }
 
     fn get(&self, name: &str) -> Result<usize, ResultError> {
@@ -48,13 +50,18 @@ impl<'a> Cols<'a> {
     }
 
     fn err(&self, row: usize, col: &str, reason: String) -> ResultError {
-        ResultError { aggregate: self.aggregate, reason: format!("row {row}, column {col}: {reason}") }
+        ResultError { aggregate: self.aggregate, reason: format!("row {}, column {col}: {reason}", self.before + row) }
     }
 }
 
 /// Reads the rows of [`KIRO_LINES`].
 pub fn parse_kiro_lines(table: &Table) -> Result<Vec<KiroLine>, ResultError> {
-    let c = Cols::new(KIRO_LINES.name, table);
+    parse_kiro_lines_at(table, 0)
+}
+
+/// Reads a chunk of the rows of [`KIRO_LINES`] that follows `before` rows of the same result.
+pub fn parse_kiro_lines_at(table: &Table, before: usize) -> Result<Vec<KiroLine>, ResultError> {
+    let c = Cols::new(KIRO_LINES.name, table, before);
     let costs = CostColumns::find(&c)?;
     let (account, resource, region, region_code, usage_type, op, lit, day, amount, end) = (
         c.get("account_id")?,
@@ -103,7 +110,12 @@ pub fn parse_kiro_lines(table: &Table) -> Result<Vec<KiroLine>, ResultError> {
 
 /// Reads the rows of [`BEDROCK_LINES`] rendered with `tag_count` tag keys.
 pub fn parse_bedrock_lines(table: &Table, tag_count: usize) -> Result<Vec<BedrockLine>, ResultError> {
-    let c = Cols::new(BEDROCK_LINES.name, table);
+    parse_bedrock_lines_at(table, tag_count, 0)
+}
+
+/// Reads a chunk of the rows of [`BEDROCK_LINES`] that follows `before` rows of the same result.
+pub fn parse_bedrock_lines_at(table: &Table, tag_count: usize, before: usize) -> Result<Vec<BedrockLine>, ResultError> {
+    let c = Cols::new(BEDROCK_LINES.name, table, before);
     let (account, region_code, region, principal, usage_type, model, name, unit, lit, amount) = (
         c.get("account_id")?,
         c.get("product_region_code")?,
@@ -327,6 +339,11 @@ mod tests {
         assert_eq!(
             parse_kiro_lines(&bad).unwrap_err().to_string(),
             "result of kiro_lines: row 1, column usage_amount: not a number: \"abc\""
+        );
+        // A later chunk of the same result counts its rows from the start of the result.
+        assert_eq!(
+            parse_kiro_lines_at(&bad, 8192).unwrap_err().to_string(),
+            "result of kiro_lines: row 8193, column usage_amount: not a number: \"abc\""
         );
     }
 }
