@@ -2,6 +2,8 @@
 //! Identity Center).
 
 use anyhow::Context as _;
+use aws_smithy_http_client::tls::Provider;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 
 use crate::config::Config;
 use crate::sources::store::{self, Location, Rooted};
@@ -21,7 +23,11 @@ impl Aws {
     pub(super) async fn config(&self) -> &aws_config::SdkConfig {
         self.sdk
             .get_or_init(|| async {
-                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                // HTTPS with rustls on ring, for every client and credential provider of the configuration.
+                let https = aws_smithy_http_client::Builder::new()
+                    .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                    .build_https();
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https);
                 if let Some(region) = &self.region {
                     loader = loader.region(aws_config::Region::new(region.clone()));
                 }
