@@ -14,9 +14,11 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
-use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::lit;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt as _;
 
@@ -57,11 +59,13 @@ impl EmbeddedSource {
     }
 
     /// One pass over `files` (all of a delivery, or one when locating a bad value): a single scan reads
-    /// the union of the queries' columns for the rows any of them wants, once; every query's SQL text then
-    /// runs over those rows in memory; once all ran and the engine's state is dropped, their results go to
-    /// `sink` a record batch at a time (never the whole result as text). Returns the rows of each query
-    /// the sink took (fewer entries when it refused some); on error, the name of the aggregate whose step
-    /// failed.
+    /// the union of the queries' columns for the rows any of them wants, once, and hands each record batch
+    /// to every query's SQL text as it comes (a bounded channel per query, [`Fed`]), so the queries run
+    /// alongside the scan and the rows of interest are never all held: on a bill of 500,000 users that
+    /// was 170-360 MB (measured in the README). Once all ran and the engine's state is dropped, their
+    /// results go to `sink` a record batch at a time (never the whole result as text). Returns the rows of
+    /// each query the sink took (fewer entries when it refused some); on error, the name of the aggregate
+    /// whose step failed.
     async fn run(
         &self,
         queries: &[Query<'_>],
@@ -84,7 +88,7 @@ impl EmbeddedSource {
         parquet.pushdown_filters = true;
         parquet.reorder_filters = true;
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
-        let scanned = async {
+        let scan = async {
             if files.is_empty() {
                 let empty = MemTable::try_new(schema.clone(), vec![vec![]]).map_err(err)?;
                 ctx.register_table("cur_files", Arc::new(empty)).map_err(err)?;
@@ -107,43 +111,73 @@ impl EmbeddedSource {
                 let table = ListingTable::try_new(config).map_err(err)?;
                 ctx.register_table("cur_files", Arc::new(table)).map_err(err)?;
             }
-            let df = ctx.sql(&scan_sql(queries, schema)).await.map_err(err)?;
-            let rows_schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            // The rows of interest are held until every aggregate ran over them: they count against
-            // --query.memory-limit like the engine's own state, so a bill too big for it fails the refresh
-            // with a clear error instead of the process running out of memory.
-            let reservation = MemoryConsumer::new("kiro-exporter rows of interest").register(&self.runtime.memory_pool);
-            let mut stream = df.execute_stream().await.map_err(err)?;
-            let mut batches = Vec::new();
-            while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(err)?;
-                reservation.try_grow(batch.get_array_memory_size()).map_err(err)?;
-                batches.push(batch);
-            }
-            Ok::<_, String>((MemTable::try_new(rows_schema, vec![batches]).map_err(err)?, reservation))
+            ctx.sql(&scan_sql(queries, schema)).await.map_err(err)
         }
         .await
         .map_err(|e| (scan_name, e))?;
-        let (scanned, reservation) = scanned;
-        tracing::debug!(bytes = reservation.size(), "rows of interest read");
-        // The export's partition column, as Athena sees it, so the SQL text is the same on both engines.
-        let rows = ctx
-            .read_table(Arc::new(scanned))
-            .and_then(|df| df.with_column("billing_period", lit(period.to_string())))
-            .and_then(|df| ctx.register_table("cur", df.into_view()))
-            .map_err(|e| (scan_name, err(e)))?;
-        drop(rows);
-        let mut results = Vec::with_capacity(queries.len());
-        for query in queries {
+        let rows_schema: SchemaRef = Arc::new(scan.schema().as_arrow().clone());
+        // Every query is planned before the scan starts, each over a table of its own fed by the scan.
+        let mut feeds = Vec::with_capacity(queries.len());
+        let mut plans = Vec::with_capacity(queries.len());
+        for (i, query) in queries.iter().enumerate() {
             let name = query.aggregate.name;
-            let df = ctx.sql(&query.render("cur", period)).await.map_err(|e| (name, err(e)))?;
+            let (tx, fed) = Fed::channel(rows_schema.clone());
+            let table = datafusion::catalog::streaming::StreamingTable::try_new(rows_schema.clone(), vec![fed.clone()])
+                .map_err(|e| (name, err(e)))?;
+            // The export's partition column, as Athena sees it, so the SQL text is the same on both engines.
+            let table_name = format!("cur_{i}");
+            ctx.read_table(Arc::new(table))
+                .and_then(|df| df.with_column("billing_period", lit(period.to_string())))
+                .and_then(|df| ctx.register_table(table_name.as_str(), df.into_view()))
+                .map_err(|e| (name, err(e)))?;
+            let df = ctx.sql(&query.render(&table_name, period)).await.map_err(|e| (name, err(e)))?;
             let out_schema: Schema = df.schema().as_arrow().clone();
-            results.push((name, out_schema, df.collect().await.map_err(|e| (name, err(e)))?));
+            plans.push((name, out_schema, df.create_physical_plan().await.map_err(|e| (name, err(e)))?, fed));
+            feeds.push(tx);
         }
-        // The rows of interest and the engine's state go before the consumer builds from the results (as
-        // Arrow, far smaller than the rows of interest): a bill of many users never holds both at once.
+        let task = ctx.task_ctx();
+        let feed = async move {
+            let fed = async {
+                let mut stream = scan.execute_stream().await?;
+                let mut rows = 0usize;
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    rows += batch.num_rows();
+                    for tx in &feeds {
+                        // A query that ended (done or failed) has dropped its end: it needs no more rows.
+                        let _ = tx.send(Ok(batch.clone())).await;
+                    }
+                }
+                tracing::debug!(rows, "rows of interest read");
+                Ok::<_, datafusion::error::DataFusionError>(())
+            }
+            .await;
+            // The queries see the end of their input (after an error too: its rows are not used then).
+            drop(feeds);
+            fed
+        };
+        let collect = futures::future::join_all(plans.into_iter().map(|(name, out_schema, plan, fed)| {
+            let task = task.clone();
+            async move {
+                let out = datafusion::physical_plan::collect(plan, task).await;
+                // A query that failed before reading all its input must not hold the scan back.
+                fed.close();
+                (name, out_schema, out)
+            }
+        }));
+        let (fed, outputs) = futures::future::join(feed, collect).await;
+        fed.map_err(|e| (scan_name, err(e)))?;
+        let mut results = Vec::with_capacity(outputs.len());
+        for (name, out_schema, out) in outputs {
+            results.push((name, out_schema, out.map_err(|e| (name, err(e)))?));
+        }
+        // The engine's state goes before the consumer builds from the results: a bill of many users never
+        // holds both at once.
+        drop(task);
         drop(ctx);
-        drop(reservation);
+        // The engine's threads freed its memory in their own allocator arenas, which the consumer's thread
+        // would not reuse: give those pages back before it builds.
+        crate::memory::release_freed();
         let mut counts = Vec::with_capacity(queries.len());
         for (q, (name, out_schema, batches)) in results.into_iter().enumerate() {
             let mut rows = 0u64;
@@ -162,6 +196,50 @@ impl EmbeddedSource {
     }
 }
 
+type Rows = Result<RecordBatch, datafusion::error::DataFusionError>;
+
+/// The one partition of a query's input in a pass: the record batches the pass's single scan sends. A
+/// bounded channel, so the scan waits for the slowest query rather than queueing the bill in memory.
+#[derive(Debug)]
+struct Fed {
+    schema: SchemaRef,
+    rows: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Rows>>>,
+}
+
+impl Fed {
+    /// Batches the scan may be ahead of a query.
+    const AHEAD: usize = 2;
+
+    fn channel(schema: SchemaRef) -> (tokio::sync::mpsc::Sender<Rows>, Arc<Self>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(Self::AHEAD);
+        (tx, Arc::new(Self { schema, rows: std::sync::Mutex::new(Some(rx)) }))
+    }
+
+    /// Drops the receiving end if the query never took it, so the scan's sends to it fail at once.
+    fn close(&self) {
+        self.rows.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+impl PartitionStream for Fed {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let rows = self.rows.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let stream = match rows {
+            Some(mut rx) => futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed(),
+            // A plan runs its input once; a second run would see no rows, which must not pass for a result.
+            None => futures::stream::once(async {
+                Err(datafusion::error::DataFusionError::Internal("the scan's rows were already taken".into()))
+            })
+            .boxed(),
+        };
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+    }
+}
+
 /// The single scan of a pass: the union of the queries' columns, for the rows any query selects (the OR of
 /// their row filters, as written in their SQL texts).
 fn scan_sql(queries: &[Query<'_>], schema: &SchemaRef) -> String {
@@ -172,7 +250,10 @@ fn scan_sql(queries: &[Query<'_>], schema: &SchemaRef) -> String {
 
 fn arrow_type(ty: SqlType) -> DataType {
     match ty {
-        SqlType::Varchar => DataType::Utf8,
+        // Views, as DataFusion's Parquet reader decodes text: no copy of every value into a new array per
+        // batch, and a value repeated through a page (account, usage type, operation) points into its
+        // dictionary.
+        SqlType::Varchar => DataType::Utf8View,
         SqlType::Double => DataType::Float64,
         SqlType::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, None),
         SqlType::MapVarchar => DataType::Map(
