@@ -167,23 +167,42 @@ pub fn build_report(lines: &[KiroLine], plans: &PlanCatalog, period: BillingPeri
 }
 
 /// [`build_report`] a line at a time, so a source can hand over its result in chunks and the lines of a
-/// bill with many users are never all held at once: only the licences are, each built in place as its
-/// rows come (found again through a hash index that holds no second copy of the key), and ordered by key
-/// at the end.
+/// bill with many users are never all held at once: only the licences are, each summed in place as its
+/// rows come (found again through a hash index that holds no second copy of the key), in a compact form
+/// ([`Acc`]), made [`Licence`]s and ordered by key at the end.
 pub struct ReportBuilder<'a> {
     plans: &'a PlanCatalog,
     period: BillingPeriod,
-    /// Licences in the order of their first row; plan, included credits and overage are set by `finish`.
-    licences: Vec<Licence>,
-    /// The tiers each licence's seat rows named (parallel to `licences`).
-    tiers: Vec<BTreeSet<String>>,
-    /// Positions in `licences`, by the hash of the key.
+    /// Licences in the order of their first row.
+    accs: Vec<Acc>,
+    /// Account ids and regions, each once; [`Acc`] holds their positions.
+    names: Vec<String>,
+    name_index: std::collections::HashMap<String, u32>,
+    /// Positions in `accs`, by the hash of the key.
     index: hashbrown::HashTable<usize>,
     hasher: std::hash::RandomState,
     report: KiroReport,
 }
 
-fn key_hash(hasher: &std::hash::RandomState, account: &str, region: &str, user: &str) -> u64 {
+/// A licence while its rows come: what they add up to, in about half the bytes of a [`Licence`] (a bill of
+/// 500,000 users holds every licence next to the engine's result; the README has the figures). Account
+/// and region are positions in the builder's names; plan, included credits and overage come at the end.
+struct Acc {
+    account: u32,
+    region: u32,
+    user_id: Box<str>,
+    has_seat: bool,
+    credits_used: Decimal,
+    subscription_cost_usd: Decimal,
+    credits_cost_usd: Decimal,
+    other_cost_usd: BTreeMap<String, Decimal>,
+    daily_credits: Daily,
+    /// The tiers its seat rows named, each once: a list, as a licence names one tier or two, where a set
+    /// would allocate a node of hundreds of bytes.
+    tiers: Vec<String>,
+}
+
+fn key_hash(hasher: &std::hash::RandomState, account: u32, region: u32, user: &str) -> u64 {
     use std::hash::BuildHasher as _;
     hasher.hash_one((account, region, user))
 }
@@ -193,31 +212,54 @@ impl<'a> ReportBuilder<'a> {
         Self {
             plans,
             period,
-            licences: Vec::new(),
-            tiers: Vec::new(),
+            accs: Vec::new(),
+            names: Vec::new(),
+            name_index: std::collections::HashMap::new(),
             index: hashbrown::HashTable::new(),
             hasher: std::hash::RandomState::new(),
             report: KiroReport::default(),
         }
     }
 
+    fn name(&mut self, name: &str) -> u32 {
+        if let Some(i) = self.name_index.get(name) {
+            return *i;
+        }
+        // A bill names far fewer than 2^32 accounts and regions; the index cannot run out.
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.to_owned());
+        self.name_index.insert(name.to_owned(), i);
+        i
+    }
+
     /// The licence of (account, region, user), added empty if it has no row yet.
-    fn licence(&mut self, account: &str, region: String, user: &str) -> usize {
-        let Self { licences, tiers, index, hasher, .. } = self;
-        let hash = key_hash(hasher, account, &region, user);
+    fn licence(&mut self, account: &str, region: &str, user: &str) -> usize {
+        let (account, region) = (self.name(account), self.name(region));
+        let Self { accs, index, hasher, .. } = self;
+        let hash = key_hash(hasher, account, region, user);
         let same = |i: &usize| {
-            let k = &licences[*i].key;
-            k.account_id == account && k.region == region && k.user_id == user
+            let a = &accs[*i];
+            a.account == account && a.region == region && *a.user_id == *user
         };
         if let Some(i) = index.find(hash, same) {
             return *i;
         }
-        let i = licences.len();
-        licences.push(Licence::empty(LicenceKey { account_id: account.to_owned(), region, user_id: user.to_owned() }));
-        tiers.push(BTreeSet::new());
+        let i = accs.len();
+        accs.push(Acc {
+            account,
+            region,
+            user_id: user.into(),
+            has_seat: false,
+            credits_used: Decimal::ZERO,
+            subscription_cost_usd: Decimal::ZERO,
+            credits_cost_usd: Decimal::ZERO,
+            other_cost_usd: BTreeMap::new(),
+            daily_credits: Daily::new(),
+            tiers: Vec::new(),
+        });
         index.insert_unique(hash, i, |j| {
-            let k = &licences[*j].key;
-            key_hash(hasher, &k.account_id, &k.region, &k.user_id)
+            let a = &accs[*j];
+            key_hash(hasher, a.account, a.region, &a.user_id)
         });
         i
     }
@@ -237,14 +279,17 @@ impl<'a> ReportBuilder<'a> {
             line.usage_type.as_deref(),
             line.product_region_code.as_deref(),
         );
-        let i = self.licence(&line.account_id, region, user_id);
-        let acc = &mut self.licences[i];
+        let i = self.licence(&line.account_id, &region, user_id);
+        let acc = &mut self.accs[i];
         let op = line.operation.as_deref();
         if is(op, OP_SEAT) {
             acc.has_seat = true;
             acc.subscription_cost_usd += line.unblended_cost;
             if let Some(ut) = line.usage_type.as_deref().filter(|u| !u.trim().is_empty()) {
-                self.tiers[i].insert(canonical_plan_name(tier_from_usage_type(ut.trim())));
+                let tier = canonical_plan_name(tier_from_usage_type(ut.trim()));
+                if !acc.tiers.contains(&tier) {
+                    acc.tiers.push(tier);
+                }
             }
         } else if is(op, OP_CREDITS) {
             // Only metered usage says how far the bill reaches: seat, tax and discount rows are often
@@ -265,31 +310,55 @@ impl<'a> ReportBuilder<'a> {
     /// The period's report: each licence's plan, included credits and overage from its sums, ordered by
     /// key.
     pub fn finish(self) -> KiroReport {
-        let Self { plans, mut licences, tiers, index, mut report, .. } = self;
+        let Self { plans, mut accs, names, index, mut report, .. } = self;
         drop(index);
-        for (l, tiers) in licences.iter_mut().zip(tiers) {
+        let mut licences = Vec::with_capacity(accs.len());
+        // From the end, giving the compact list's memory back as it goes, so the two are not both whole.
+        let mut shrink_at = accs.len() / 2;
+        while let Some(mut acc) = accs.pop() {
+            if accs.len() < shrink_at {
+                accs.shrink_to_fit();
+                shrink_at = accs.len() / 2;
+            }
             // Highest tier wins for the whole period: known tiers by rank, unknown tiers only when no known
             // tier is present (then the greatest text, so the choice is deterministic).
+            acc.tiers.sort_unstable();
+            let tiers = &acc.tiers;
             let plan = tiers
                 .iter()
                 .filter(|t| plans.rank(t).is_some())
                 .max_by_key(|t| plans.rank(t))
-                .or_else(|| tiers.iter().next_back())
+                .or_else(|| tiers.last())
                 .cloned()
                 .unwrap_or_else(|| PLAN_UNKNOWN.to_owned());
-            for t in &tiers {
+            for t in tiers {
                 if plans.get(t).is_none() {
                     report.unknown_tiers.insert(t.clone());
                 }
             }
-            l.plan_credits = plans.get(&plan).filter(|_| l.has_seat).map(|p| p.credits);
-            l.overage_credits = l.plan_credits.map(|pc| (l.credits_used - pc).max(Decimal::ZERO));
-            l.credits_billed = l.credits_used;
-            l.plan = plan;
+            let plan_credits = plans.get(&plan).filter(|_| acc.has_seat).map(|p| p.credits);
+            licences.push(Licence {
+                key: LicenceKey {
+                    account_id: names[acc.account as usize].clone(),
+                    region: names[acc.region as usize].clone(),
+                    user_id: acc.user_id.into(),
+                },
+                plan,
+                has_seat: acc.has_seat,
+                credits_used: acc.credits_used,
+                plan_credits,
+                overage_credits: plan_credits.map(|pc| (acc.credits_used - pc).max(Decimal::ZERO)),
+                subscription_cost_usd: acc.subscription_cost_usd,
+                credits_cost_usd: acc.credits_cost_usd,
+                other_cost_usd: acc.other_cost_usd,
+                daily_credits: acc.daily_credits,
+                credits_billed: acc.credits_used,
+                reported: None,
+                allocated_cost_usd: None,
+            });
         }
         // Keys are unique, so the order is total.
         licences.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        licences.shrink_to_fit();
         report.licences = licences;
         report
     }
