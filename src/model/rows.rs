@@ -72,12 +72,18 @@ pub fn build_rows(
     });
     let Some(max) = max_users else { return Rows { rows: rows.collect(), rolled_up_users: 0 } };
 
-    // Rank users by their credits over all their licences.
-    let mut per_user: BTreeMap<&str, Decimal> = BTreeMap::new();
-    for l in &report.licences {
-        *per_user.entry(l.key.user_id.as_str()).or_default() += l.credits_used;
-    }
-    let mut ranked: Vec<(&str, Decimal)> = per_user.into_iter().collect();
+    // Rank users by their credits over all their licences (one user may hold several), summed in one list
+    // sorted by user: a map would take twice the memory on a bill of many users.
+    let mut ranked: Vec<(&str, Decimal)> =
+        report.licences.iter().map(|l| (l.key.user_id.as_str(), l.credits_used)).collect();
+    ranked.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    ranked.dedup_by(|later, first| {
+        let same = later.0 == first.0;
+        if same {
+            first.1 += later.1;
+        }
+        same
+    });
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let kept: BTreeSet<&str> = ranked.iter().take(max).map(|(u, _)| *u).collect();
     let rolled_up_users = ranked.len().saturating_sub(kept.len());
