@@ -82,11 +82,13 @@ impl EmbeddedSource {
         let parquet = &mut config.options_mut().execution.parquet;
         // Page indexes are of no use for these filters (product code and operation are not sorted).
         parquet.enable_page_index = false;
-        // Decode the filter's columns first and the others only for the rows it keeps (Kiro and Bedrock are
-        // a few percent of a bill). On the 2M-row benchmark month with the one-pass scan: 1.01 s and 1.41 s
-        // of CPU against 1.12 s and 1.53 s without (medians of 5), the same bytes read and peak memory.
-        parquet.pushdown_filters = true;
-        parquet.reorder_filters = true;
+        // No filter pushdown (late materialization): the scan's filter, the OR of the aggregates' row
+        // filters, reads the `product` map (Bedrock's Marketplace condition), which DataFusion's Parquet
+        // reader cannot evaluate while decoding, so nothing was pushed down anyway. Pushing down its flat
+        // part (product code, operation, family, billing entity: the map's condition taken as true) was
+        // measured a loss on the 2M-row benchmark month: 0.51-0.55 s and 235-248 MiB against 0.43-0.45 s and
+        // 169 MiB (hyperfine, 10 runs; the reader holds the filter's columns and selections per row group).
+        parquet.pushdown_filters = false;
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
         let scan = async {
             if files.is_empty() {
