@@ -28,8 +28,8 @@ use crate::snapshot::{ActivityInput, Inputs, PeriodSelection, Rules, Snapshot, S
 use crate::sources::activity::ActivityError;
 use crate::sources::{ActivityReports, CurSource, Inspected, PeriodInputs, ResultSink, SourceError};
 use crate::sql::{
-    BEDROCK_LINES, IAM_PRINCIPAL, IAM_PRINCIPAL_FIX, KIRO_LINES, NET_UNBLENDED_COST, Query, Table, check_bedrock_lines,
-    check_kiro_lines, parse_bedrock_lines_at, parse_kiro_lines_at,
+    BEDROCK_LINES, IAM_PRINCIPAL, IAM_PRINCIPAL_FIX, KIRO_LINES, NET_UNBLENDED_COST, Query, ResultRows,
+    check_bedrock_lines, check_kiro_lines, parse_bedrock_lines_at, parse_kiro_lines_at,
 };
 
 /// Why a refresh failed. The last good snapshot stays published.
@@ -122,9 +122,9 @@ struct Reading<'a> {
 
 impl Reading<'_> {
     /// `query`: 0 for `kiro_lines`, 1 for `bedrock_lines` (the order [`Refresher::read_window`] asks in).
-    fn take(&mut self, query: usize, table: &Table) -> Result<(), SourceError> {
+    fn take(&mut self, query: usize, rows: &dyn ResultRows) -> Result<(), SourceError> {
         if query == 0 {
-            let mut lines = parse_kiro_lines_at(table, self.kiro_lines)?;
+            let mut lines = parse_kiro_lines_at(rows, self.kiro_lines)?;
             self.kiro_lines += lines.len();
             check_kiro_lines(&lines)?;
             if self.currency.is_none() {
@@ -133,7 +133,7 @@ impl Reading<'_> {
             on_basis(&mut lines, &mut [], self.basis);
             lines.iter().for_each(|l| self.kiro.add(l));
         } else {
-            let mut lines = parse_bedrock_lines_at(table, self.tag_count, self.bedrock.len())?;
+            let mut lines = parse_bedrock_lines_at(rows, self.tag_count, self.bedrock.len())?;
             check_bedrock_lines(&lines)?;
             if self.currency.is_none() {
                 self.currency = foreign_currency(&[], &lines);
@@ -146,9 +146,9 @@ impl Reading<'_> {
 }
 
 impl ResultSink for Reading<'_> {
-    fn rows(&mut self, query: usize, rows: Table) -> bool {
+    fn rows(&mut self, query: usize, rows: &dyn ResultRows) -> bool {
         if self.error.is_none()
-            && let Err(e) = self.take(query, &rows)
+            && let Err(e) = self.take(query, rows)
         {
             self.error = Some(e.into());
         }

@@ -571,7 +571,7 @@ impl CurSource for AthenaSource {
             for (q, absent_columns) in absent.iter().enumerate() {
                 let table = tables.next().unwrap_or_default();
                 // A sink that refused rows keeps its error; the other periods still get theirs.
-                open = open && sink.rows(q, table);
+                open = open && sink.rows(q, &table);
                 outputs.push(QueryOutput {
                     rows_scanned: 0,
                     // The query's scan is counted once.

@@ -8,8 +8,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, RecordBatch};
+use std::borrow::Cow;
+
+use datafusion::arrow::array::{Array, AsArray as _, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{
+    Date32Type, Date64Type, Decimal128Type, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType,
+};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -28,7 +34,9 @@ use super::{
     CurSource, Discard, Inspected, PeriodInputs, QueryOutput, ResultSink, SourceError, absent_optional_columns,
 };
 use crate::model::BillingPeriod;
-use crate::sql::{Aggregate, Query, SqlType, Table};
+use crate::sql::value::{parse_decimal, parse_timestamp};
+use crate::sql::{Aggregate, Query, ResultRows, SqlType};
+use rust_decimal::Decimal;
 
 /// DataFusion over a Data Export.
 pub struct EmbeddedSource {
@@ -63,7 +71,7 @@ impl EmbeddedSource {
     /// to every query's SQL text as it comes (a bounded channel per query, [`Fed`]), so the queries run
     /// alongside the scan and the rows of interest are never all held: on a bill of 500,000 users that
     /// was 170-360 MB (measured in the README). Once all ran and the engine's state is dropped, their
-    /// results go to `sink` a record batch at a time (never the whole result as text). Returns the rows of
+    /// results go to `sink` a record batch at a time, read typed ([`BatchRows`]). Returns the rows of
     /// each query the sink took (fewer entries when it refused some); on error, the name of the aggregate
     /// whose step failed.
     async fn run(
@@ -185,9 +193,8 @@ impl EmbeddedSource {
             let mut rows = 0u64;
             for batch in batches {
                 rows += batch.num_rows() as u64;
-                let table = to_table(std::slice::from_ref(&batch), &out_schema).map_err(|e| (name, e))?;
-                drop(batch);
-                if !sink.rows(q, table) {
+                let cells = BatchRows::new(&batch, &out_schema).map_err(|e| (name, e))?;
+                if !sink.rows(q, &cells) {
                     // The sink keeps its error; the rest of the results are of no use.
                     return Ok(counts);
                 }
@@ -345,29 +352,93 @@ fn table_schema(
     Ok((Arc::new(Schema::new(fields)), absent_per_aggregate))
 }
 
-fn to_table(batches: &[RecordBatch], schema: &Schema) -> Result<Table, String> {
-    let columns = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let mut rows = Vec::new();
-    let opts = FormatOptions::default();
-    for batch in batches {
+/// A record batch of an aggregate's result, read typed: text columns as they are, decimals and
+/// timestamps from their values, without printing each cell as text to parse it back. Any other type, and
+/// a value the typed path does not take (a decimal beyond `rust_decimal`'s 96 bits, a timestamp beyond
+/// chrono's range), is printed as DataFusion prints it and parsed as a text result is, so the outcome is
+/// the one the text path gave, error messages included.
+struct BatchRows<'a> {
+    batch: &'a RecordBatch,
+    /// Named as the query's result (the SQL text's aliases).
+    names: Vec<&'a str>,
+    formatters: Vec<ArrayFormatter<'a>>,
+}
+
+impl<'a> BatchRows<'a> {
+    fn new(batch: &'a RecordBatch, schema: &'a Schema) -> Result<Self, String> {
+        const OPTS: FormatOptions<'static> = FormatOptions::new();
         let formatters = batch
             .columns()
             .iter()
-            .map(|a| ArrayFormatter::try_new(a.as_ref(), &opts))
+            .map(|a| ArrayFormatter::try_new(a.as_ref(), &OPTS))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
-        for r in 0..batch.num_rows() {
-            rows.push(
-                batch
-                    .columns()
-                    .iter()
-                    .zip(&formatters)
-                    .map(|(a, f)| (!a.is_null(r)).then(|| f.value(r).to_string()))
-                    .collect(),
-            );
+        Ok(Self { batch, names: schema.fields().iter().map(|f| f.name().as_str()).collect(), formatters })
+    }
+
+    /// The cell, if it is not NULL.
+    fn cell(&self, column: usize, row: usize) -> Option<&'a dyn Array> {
+        let a = self.batch.columns().get(column)?.as_ref();
+        (row < a.len() && !a.is_null(row)).then_some(a)
+    }
+
+    fn printed(&self, column: usize, row: usize) -> String {
+        self.formatters[column].value(row).to_string()
+    }
+}
+
+impl ResultRows for BatchRows<'_> {
+    fn columns(&self) -> Vec<&str> {
+        self.names.clone()
+    }
+
+    fn row_count(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    fn text(&self, column: usize, row: usize) -> Option<Cow<'_, str>> {
+        let a = self.cell(column, row)?;
+        Some(match a.data_type() {
+            DataType::Utf8View => Cow::Borrowed(a.as_string_view().value(row)),
+            DataType::Utf8 => Cow::Borrowed(a.as_string::<i32>().value(row)),
+            DataType::LargeUtf8 => Cow::Borrowed(a.as_string::<i64>().value(row)),
+            _ => Cow::Owned(self.printed(column, row)),
+        })
+    }
+
+    fn decimal(&self, column: usize, row: usize) -> Option<Result<Decimal, String>> {
+        let a = self.cell(column, row)?;
+        if let DataType::Decimal128(_, scale) = a.data_type()
+            && let Ok(scale) = u32::try_from(*scale)
+            && let Ok(d) = Decimal::try_from_i128_with_scale(a.as_primitive::<Decimal128Type>().value(row), scale)
+        {
+            return Some(Ok(d));
+        }
+        Some(parse_decimal(&self.printed(column, row)))
+    }
+
+    fn timestamp(&self, column: usize, row: usize) -> Option<Result<i64, String>> {
+        let a = self.cell(column, row)?;
+        let secs = match a.data_type() {
+            DataType::Timestamp(TimeUnit::Second, _) => Some(a.as_primitive::<TimestampSecondType>().value(row)),
+            DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                Some(a.as_primitive::<TimestampMillisecondType>().value(row).div_euclid(1_000))
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                Some(a.as_primitive::<TimestampMicrosecondType>().value(row).div_euclid(1_000_000))
+            }
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                Some(a.as_primitive::<TimestampNanosecondType>().value(row).div_euclid(1_000_000_000))
+            }
+            DataType::Date32 => Some(i64::from(a.as_primitive::<Date32Type>().value(row)) * 86_400),
+            DataType::Date64 => Some(a.as_primitive::<Date64Type>().value(row).div_euclid(1_000)),
+            _ => None,
+        };
+        match secs {
+            Some(t) if chrono::DateTime::from_timestamp(t, 0).is_some() => Some(Ok(t)),
+            _ => Some(parse_timestamp(&self.printed(column, row))),
         }
     }
-    Ok(Table { columns, rows })
 }
 
 #[async_trait]
@@ -451,5 +522,61 @@ impl CurSource for EmbeddedSource {
                 absent_columns,
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{
+        ArrayRef, Date32Array, Decimal128Array, Int64Array, StringViewArray, TimestampMillisecondArray,
+    };
+
+    use super::*;
+
+    /// Each cell read typed equals the same cell printed by DataFusion and parsed as a text result.
+    #[test]
+    fn typed_cells_equal_the_printed_ones_parsed() {
+        let beyond_96_bits = 10_i128.pow(30);
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(
+                Decimal128Array::from(vec![Some(12_345_600_000_000), Some(-5_000_000_000), None, Some(beyond_96_bits)])
+                    .with_precision_and_scale(38, 10)
+                    .unwrap(),
+            ),
+            Arc::new(TimestampMillisecondArray::from(vec![
+                Some(1_767_312_000_999),
+                Some(-1_500),
+                None,
+                Some(i64::MAX),
+            ])),
+            Arc::new(Date32Array::from(vec![Some(20_454), Some(-1), None, Some(0)])),
+            Arc::new(StringViewArray::from(vec![Some("USE1-Kiro"), Some(""), None, Some("ü")])),
+            Arc::new(Int64Array::from(vec![Some(7), Some(-7), None, Some(0)])),
+        ];
+        let names = ["amount", "end", "day", "text", "count"];
+        let schema = Schema::new(
+            names.iter().zip(&columns).map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect::<Vec<_>>(),
+        );
+        let batch = RecordBatch::try_new(Arc::new(schema.clone()), columns).unwrap();
+        let rows = BatchRows::new(&batch, &schema).unwrap();
+        assert_eq!(rows.columns(), names);
+        assert_eq!(rows.row_count(), 4);
+        for row in 0..4 {
+            let printed = |c: usize| rows.cell(c, row).map(|_| rows.printed(c, row));
+            assert_eq!(rows.decimal(0, row), printed(0).map(|s| parse_decimal(&s)), "row {row}");
+            assert_eq!(rows.timestamp(1, row), printed(1).map(|s| parse_timestamp(&s)), "row {row}");
+            assert_eq!(rows.timestamp(2, row), printed(2).map(|s| parse_timestamp(&s)), "row {row}");
+            assert_eq!(rows.text(3, row).map(Cow::into_owned), printed(3), "row {row}");
+            assert_eq!(rows.text(4, row).map(Cow::into_owned), printed(4), "row {row}");
+        }
+        // The values themselves, and the scale a decimal has when printed (the model prints some sums).
+        assert_eq!(rows.decimal(0, 0).unwrap().unwrap().to_string(), "1234.5600000000");
+        assert_eq!(rows.timestamp(1, 0), Some(Ok(1_767_312_000)));
+        assert_eq!(rows.timestamp(1, 1), Some(Ok(-2)), "seconds are floored, as the printed time is");
+        assert_eq!(rows.timestamp(2, 0), Some(Ok(20_454 * 86_400)));
+        assert_eq!(rows.decimal(0, 2), None);
+        assert!(rows.decimal(0, 3).unwrap().is_ok(), "beyond 96 bits, parsed from its text as before");
     }
 }

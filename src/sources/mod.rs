@@ -19,7 +19,7 @@ use async_trait::async_trait;
 
 use crate::model::BillingPeriod;
 use crate::model::activity::ActivityRow;
-use crate::sql::{Aggregate, Query, Table};
+use crate::sql::{Aggregate, Query, ResultRows};
 use activity::ActivityError;
 
 /// What a source found out about a period's inputs before querying them: the delivery that
@@ -62,20 +62,20 @@ pub struct QueryOutput {
     pub absent_columns: Vec<&'static str>,
 }
 
-/// Where a query's result rows go, a chunk at a time (a record batch of the embedded engine; Athena's
-/// whole result of the period), in order: on the embedded engine a bill of many users is never held whole
-/// as text while the consumer folds it into what it keeps.
+/// Where a query's result rows go, a chunk at a time (a record batch of the embedded engine, read typed;
+/// Athena's whole result of the period, as text), in order: on the embedded engine a bill of many users is
+/// never held whole while the consumer folds it into what it keeps.
 pub trait ResultSink: Send {
     /// The next rows of the result of `queries[query]`. `false`: the sink refused them (it keeps its own
     /// error) and wants no more; the source may stop early.
-    fn rows(&mut self, query: usize, rows: Table) -> bool;
+    fn rows(&mut self, query: usize, rows: &dyn ResultRows) -> bool;
 }
 
 /// Takes rows and keeps nothing (a pass run again only to find the file with a bad value).
 pub struct Discard;
 
 impl ResultSink for Discard {
-    fn rows(&mut self, _query: usize, _rows: Table) -> bool {
+    fn rows(&mut self, _query: usize, _rows: &dyn ResultRows) -> bool {
         true
     }
 }

@@ -12,7 +12,7 @@ mod result;
 pub mod value;
 
 pub use result::{
-    ResultError, Table, check_bedrock_lines, check_kiro_lines, parse_bedrock_lines, parse_bedrock_lines_at,
+    ResultError, ResultRows, Table, check_bedrock_lines, check_kiro_lines, parse_bedrock_lines, parse_bedrock_lines_at,
     parse_kiro_lines, parse_kiro_lines_at,
 };
 

@@ -1,6 +1,8 @@
-//! The result of an aggregate as every engine returns it (a [`Table`] of optional strings), read by
-//! column name into the model's lines, and the plausibility checks that refuse values no real bill has.
+//! The result of an aggregate, read by column name into the model's lines ([`ResultRows`]: text as every
+//! engine can print it, a [`Table`], or typed columns), and the plausibility checks that refuse values no
+//! real bill has.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rust_decimal::Decimal;
@@ -15,6 +17,41 @@ use crate::model::bedrock::BedrockLine;
 pub struct Table {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Option<String>>>,
+}
+
+/// A chunk of an aggregate's result, read cell by cell by column position. A [`Table`] holds it as text,
+/// the one shape every engine can print (Athena's results are text); the embedded engine's record
+/// batches are read typed (`sources::embedded`), which skips printing each cell only to parse it back:
+/// on the 10,000,000-row benchmark month that round trip was a fifth of the refresh's serial time.
+pub trait ResultRows {
+    /// The result's column names, in order.
+    fn columns(&self) -> Vec<&str>;
+    /// Rows in this chunk.
+    fn row_count(&self) -> usize;
+    /// A cell as text (`None`: NULL).
+    fn text(&self, column: usize, row: usize) -> Option<Cow<'_, str>>;
+    /// A cell as a decimal (`None`: NULL); by default its text, parsed as engines print decimals.
+    fn decimal(&self, column: usize, row: usize) -> Option<Result<Decimal, String>> {
+        self.text(column, row).map(|s| parse_decimal(&s))
+    }
+    /// A cell as Unix seconds (`None`: NULL); by default its text, parsed as engines print timestamps.
+    fn timestamp(&self, column: usize, row: usize) -> Option<Result<i64, String>> {
+        self.text(column, row).map(|s| parse_timestamp(&s))
+    }
+}
+
+impl ResultRows for Table {
+    fn columns(&self) -> Vec<&str> {
+        self.columns.iter().map(String::as_str).collect()
+    }
+
+    fn row_count(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn text(&self, column: usize, row: usize) -> Option<Cow<'_, str>> {
+        self.rows.get(row).and_then(|r| r.get(column)).and_then(|c| c.as_deref()).map(Cow::Borrowed)
+    }
 }
 
 /// A result that does not have the shape its aggregate promises.
@@ -33,8 +70,8 @@ struct Cols<'a> {
 }
 
 impl<'a> Cols<'a> {
-    fn new(aggregate: &'static str, table: &'a Table, before: usize) -> Self {
-        Self { aggregate, index: table.columns.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect(), before }
+    fn new(aggregate: &'static str, rows: &'a dyn ResultRows, before: usize) -> Self {
+        Self { aggregate, index: rows.columns().into_iter().enumerate().map(|(i, c)| (c, i)).collect(), before }
     }
 
     fn get(&self, name: &str) -> Result<usize, ResultError> {
@@ -54,14 +91,42 @@ impl<'a> Cols<'a> {
     }
 }
 
+/// The cells of one row of a result, for the parsers.
+struct Row<'r> {
+    rows: &'r dyn ResultRows,
+    c: &'r Cols<'r>,
+    /// Position in the chunk.
+    n: usize,
+}
+
+impl Row<'_> {
+    fn text(&self, column: usize) -> Option<String> {
+        self.rows.text(column, self.n).map(Cow::into_owned)
+    }
+
+    /// A decimal cell, `None` when NULL.
+    fn decimal(&self, column: usize, name: &str) -> Result<Option<Decimal>, ResultError> {
+        self.rows.decimal(column, self.n).transpose().map_err(|e| self.c.err(self.n + 1, name, e))
+    }
+
+    /// A decimal cell, zero when NULL (a sum over no values).
+    fn number(&self, column: usize, name: &str) -> Result<Decimal, ResultError> {
+        Ok(self.decimal(column, name)?.unwrap_or(Decimal::ZERO))
+    }
+
+    fn timestamp(&self, column: usize, name: &str) -> Result<Option<i64>, ResultError> {
+        self.rows.timestamp(column, self.n).transpose().map_err(|e| self.c.err(self.n + 1, name, e))
+    }
+}
+
 /// Reads the rows of [`KIRO_LINES`].
 pub fn parse_kiro_lines(table: &Table) -> Result<Vec<KiroLine>, ResultError> {
     parse_kiro_lines_at(table, 0)
 }
 
 /// Reads a chunk of the rows of [`KIRO_LINES`] that follows `before` rows of the same result.
-pub fn parse_kiro_lines_at(table: &Table, before: usize) -> Result<Vec<KiroLine>, ResultError> {
-    let c = Cols::new(KIRO_LINES.name, table, before);
+pub fn parse_kiro_lines_at(rows: &dyn ResultRows, before: usize) -> Result<Vec<KiroLine>, ResultError> {
+    let c = Cols::new(KIRO_LINES.name, rows, before);
     let costs = CostColumns::find(&c)?;
     let (account, resource, region, region_code, usage_type, op, lit, day, amount, end) = (
         c.get("account_id")?,
@@ -75,34 +140,24 @@ pub fn parse_kiro_lines_at(table: &Table, before: usize) -> Result<Vec<KiroLine>
         c.get("usage_amount")?,
         c.get("last_usage_end")?,
     );
-    let mut out = Vec::with_capacity(table.rows.len());
-    for (n, row) in table.rows.iter().enumerate() {
-        let text = |i: usize| row.get(i).cloned().flatten();
-        let number = |i: usize, name: &str| -> Result<Decimal, ResultError> {
-            match text(i) {
-                None => Ok(Decimal::ZERO),
-                Some(s) => parse_decimal(&s).map_err(|e| c.err(n + 1, name, e)),
-            }
-        };
-        let (unblended_cost, net_unblended_cost, currency) = costs.read(&text, &number)?;
+    let mut out = Vec::with_capacity(rows.row_count());
+    for n in 0..rows.row_count() {
+        let row = Row { rows, c: &c, n };
+        let (unblended_cost, net_unblended_cost, currency) = costs.read(&row)?;
         out.push(KiroLine {
-            account_id: text(account).unwrap_or_default(),
-            resource_id: text(resource),
-            product_region: text(region),
-            product_region_code: text(region_code),
-            usage_type: text(usage_type),
-            operation: text(op),
-            line_item_type: text(lit),
-            usage_amount: number(amount, "usage_amount")?,
+            account_id: row.text(account).unwrap_or_default(),
+            resource_id: row.text(resource),
+            product_region: row.text(region),
+            product_region_code: row.text(region_code),
+            usage_type: row.text(usage_type),
+            operation: row.text(op),
+            line_item_type: row.text(lit),
+            usage_amount: row.number(amount, "usage_amount")?,
             unblended_cost,
             net_unblended_cost,
             currency,
-            usage_date: text(day)
-                .map(|s| parse_timestamp(&s).map_err(|e| c.err(n + 1, "usage_date", e)))
-                .transpose()?,
-            last_usage_end: text(end)
-                .map(|s| parse_timestamp(&s).map_err(|e| c.err(n + 1, "last_usage_end", e)))
-                .transpose()?,
+            usage_date: row.timestamp(day, "usage_date")?,
+            last_usage_end: row.timestamp(end, "last_usage_end")?,
         });
     }
     Ok(out)
@@ -114,8 +169,12 @@ pub fn parse_bedrock_lines(table: &Table, tag_count: usize) -> Result<Vec<Bedroc
 }
 
 /// Reads a chunk of the rows of [`BEDROCK_LINES`] that follows `before` rows of the same result.
-pub fn parse_bedrock_lines_at(table: &Table, tag_count: usize, before: usize) -> Result<Vec<BedrockLine>, ResultError> {
-    let c = Cols::new(BEDROCK_LINES.name, table, before);
+pub fn parse_bedrock_lines_at(
+    rows: &dyn ResultRows,
+    tag_count: usize,
+    before: usize,
+) -> Result<Vec<BedrockLine>, ResultError> {
+    let c = Cols::new(BEDROCK_LINES.name, rows, before);
     let (account, region_code, region, principal, usage_type, model, name, unit, lit, amount) = (
         c.get("account_id")?,
         c.get("product_region_code")?,
@@ -130,25 +189,22 @@ pub fn parse_bedrock_lines_at(table: &Table, tag_count: usize, before: usize) ->
     );
     let costs = CostColumns::find(&c)?;
     let tags = (0..tag_count).map(|i| c.get(&format!("tag_{i}"))).collect::<Result<Vec<_>, _>>()?;
-    let mut out = Vec::with_capacity(table.rows.len());
-    for (n, row) in table.rows.iter().enumerate() {
-        let text = |i: usize| row.get(i).cloned().flatten();
-        let number = |i: usize, name: &str| -> Result<Decimal, ResultError> {
-            text(i).map_or(Ok(Decimal::ZERO), |s| parse_decimal(&s).map_err(|e| c.err(n + 1, name, e)))
-        };
-        let (unblended_cost, net_unblended_cost, currency) = costs.read(&text, &number)?;
+    let mut out = Vec::with_capacity(rows.row_count());
+    for n in 0..rows.row_count() {
+        let row = Row { rows, c: &c, n };
+        let (unblended_cost, net_unblended_cost, currency) = costs.read(&row)?;
         out.push(BedrockLine {
-            account_id: text(account).unwrap_or_default(),
-            product_region_code: text(region_code),
-            product_region: text(region),
-            principal: text(principal),
-            usage_type: text(usage_type),
-            product_model: text(model),
-            product_name: text(name),
-            pricing_unit: text(unit),
-            line_item_type: text(lit),
-            tags: tags.iter().map(|&i| text(i)).collect(),
-            usage_amount: number(amount, "usage_amount")?,
+            account_id: row.text(account).unwrap_or_default(),
+            product_region_code: row.text(region_code),
+            product_region: row.text(region),
+            principal: row.text(principal),
+            usage_type: row.text(usage_type),
+            product_model: row.text(model),
+            product_name: row.text(name),
+            pricing_unit: row.text(unit),
+            line_item_type: row.text(lit),
+            tags: tags.iter().map(|&i| row.text(i)).collect(),
+            usage_amount: row.number(amount, "usage_amount")?,
             unblended_cost,
             net_unblended_cost,
             currency,
@@ -165,9 +221,6 @@ struct CostColumns {
     currency: (Option<usize>, Option<usize>),
 }
 
-type Text<'a> = dyn Fn(usize) -> Option<String> + 'a;
-type Number<'a> = dyn Fn(usize, &str) -> Result<Decimal, ResultError> + 'a;
-
 impl CostColumns {
     fn find(c: &Cols<'_>) -> Result<Self, ResultError> {
         Ok(Self {
@@ -178,13 +231,14 @@ impl CostColumns {
     }
 
     /// (unblended cost, net cost, currency) of a row.
-    fn read(&self, text: &Text<'_>, number: &Number<'_>) -> Result<(Decimal, Decimal, Option<String>), ResultError> {
-        let unblended = number(self.cost, "unblended_cost")?;
+    fn read(&self, row: &Row<'_>) -> Result<(Decimal, Decimal, Option<String>), ResultError> {
+        let unblended = row.number(self.cost, "unblended_cost")?;
         let net = match self.net {
-            Some(i) if text(i).is_some() => number(i, "net_unblended_cost")?,
-            _ => unblended,
+            Some(i) => row.decimal(i, "net_unblended_cost")?.unwrap_or(unblended),
+            None => unblended,
         };
-        Ok((unblended, net, currency_of(self.currency.0.and_then(text), self.currency.1.and_then(text))))
+        let currency = |i: Option<usize>| i.and_then(|i| row.text(i));
+        Ok((unblended, net, currency_of(currency(self.currency.0), currency(self.currency.1))))
     }
 }
 
