@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use datafusion::arrow::array::{Array, AsArray as _, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::datatypes::{
-    Date32Type, Date64Type, Decimal128Type, TimestampMicrosecondType, TimestampMillisecondType,
+    Date32Type, Date64Type, Decimal128Type, DecimalType as _, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
 };
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -408,9 +408,12 @@ impl ResultRows for BatchRows<'_> {
 
     fn decimal(&self, column: usize, row: usize) -> Option<Result<Decimal, String>> {
         let a = self.cell(column, row)?;
-        if let DataType::Decimal128(_, scale) = a.data_type()
+        // A value beyond its declared precision is printed cut to it: such a value goes the printed way.
+        if let DataType::Decimal128(precision, scale) = a.data_type()
+            && let value = a.as_primitive::<Decimal128Type>().value(row)
+            && Decimal128Type::is_valid_decimal_precision(value, *precision)
             && let Ok(scale) = u32::try_from(*scale)
-            && let Ok(d) = Decimal::try_from_i128_with_scale(a.as_primitive::<Decimal128Type>().value(row), scale)
+            && let Ok(d) = Decimal::try_from_i128_with_scale(value, scale)
         {
             return Some(Ok(d));
         }
@@ -419,7 +422,10 @@ impl ResultRows for BatchRows<'_> {
 
     fn timestamp(&self, column: usize, row: usize) -> Option<Result<i64, String>> {
         let a = self.cell(column, row)?;
+        // A time with a zone is printed in local time with the offset rounded to minutes (and not as a
+        // parseable text beyond year 9999): those go the printed way, so the outcome stays the text path's.
         let secs = match a.data_type() {
+            DataType::Timestamp(_, Some(_)) => None,
             DataType::Timestamp(TimeUnit::Second, _) => Some(a.as_primitive::<TimestampSecondType>().value(row)),
             DataType::Timestamp(TimeUnit::Millisecond, _) => {
                 Some(a.as_primitive::<TimestampMillisecondType>().value(row).div_euclid(1_000))
@@ -539,7 +545,7 @@ mod tests {
     #[test]
     fn typed_cells_equal_the_printed_ones_parsed() {
         let beyond_96_bits = 10_i128.pow(30);
-        let columns: Vec<ArrayRef> = vec![
+        let mut columns: Vec<ArrayRef> = vec![
             Arc::new(
                 Decimal128Array::from(vec![Some(12_345_600_000_000), Some(-5_000_000_000), None, Some(beyond_96_bits)])
                     .with_precision_and_scale(38, 10)
@@ -555,7 +561,17 @@ mod tests {
             Arc::new(StringViewArray::from(vec![Some("USE1-Kiro"), Some(""), None, Some("ü")])),
             Arc::new(Int64Array::from(vec![Some(7), Some(-7), None, Some(0)])),
         ];
-        let names = ["amount", "end", "day", "text", "count"];
+        // A value beyond its precision (printed cut to it), and times with a zone (printed in local time).
+        columns.push(Arc::new(
+            Decimal128Array::from(vec![Some(1_234_567), Some(-99_999), None, Some(12_345)])
+                .with_precision_and_scale(5, 2)
+                .unwrap(),
+        ));
+        columns.push(Arc::new(
+            TimestampMillisecondArray::from(vec![Some(0), Some(253_402_300_800_000), None, Some(-1_500)])
+                .with_timezone("+05:00"),
+        ));
+        let names = ["amount", "end", "day", "text", "count", "narrow", "zoned"];
         let schema = Schema::new(
             names.iter().zip(&columns).map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect::<Vec<_>>(),
         );
@@ -570,6 +586,8 @@ mod tests {
             assert_eq!(rows.timestamp(2, row), printed(2).map(|s| parse_timestamp(&s)), "row {row}");
             assert_eq!(rows.text(3, row).map(Cow::into_owned), printed(3), "row {row}");
             assert_eq!(rows.text(4, row).map(Cow::into_owned), printed(4), "row {row}");
+            assert_eq!(rows.decimal(5, row), printed(5).map(|s| parse_decimal(&s)), "row {row}");
+            assert_eq!(rows.timestamp(6, row), printed(6).map(|s| parse_timestamp(&s)), "row {row}");
         }
         // The values themselves, and the scale a decimal has when printed (the model prints some sums).
         assert_eq!(rows.decimal(0, 0).unwrap().unwrap().to_string(), "1234.5600000000");
