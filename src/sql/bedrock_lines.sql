@@ -7,7 +7,8 @@
 -- of which can end a string literal.
 -- Bedrock rows: the Bedrock product codes; or the product family every Bedrock row has since July 2026;
 -- or AWS Marketplace rows (third-party models such as Claude) whose product name names Bedrock.
--- Token classes, model names, unit scaling and principal parsing are the model's rules, not SQL's.
+-- Token classes, model names, unit scaling and principal parsing are the model's rules, not SQL's. The
+-- currency is a group key, as in kiro_lines.sql.
 SELECT
   line_item_usage_account_id AS account_id,
   product_region_code AS product_region_code,
@@ -17,13 +18,12 @@ SELECT
   product['model'] AS product_model,
   product['product_name'] AS product_name,
   pricing_unit AS pricing_unit,
+  line_item_currency_code AS currency,
   line_item_line_item_type AS line_item_type,
   {{tag_columns}}
   SUM(CAST(line_item_usage_amount AS DECIMAL(38, 10))) AS usage_amount,
   SUM(CAST(line_item_unblended_cost AS DECIMAL(38, 10))) AS unblended_cost,
-  SUM(CAST(COALESCE(line_item_net_unblended_cost, line_item_unblended_cost) AS DECIMAL(38, 10))) AS net_unblended_cost,
-  MIN(line_item_currency_code) AS currency_min,
-  MAX(line_item_currency_code) AS currency_max
+  SUM(CAST(COALESCE(line_item_net_unblended_cost, line_item_unblended_cost) AS DECIMAL(38, 10))) AS net_unblended_cost
 FROM {{table}}
 WHERE billing_period = '{{period}}'
   AND (
@@ -40,4 +40,5 @@ GROUP BY
   product['model'],
   product['product_name'],
   pricing_unit,
+  line_item_currency_code,
   line_item_line_item_type{{tag_group}}

@@ -261,18 +261,17 @@ mod tests {
                 "usage_type",
                 "operation",
                 "line_item_type",
+                "currency",
                 "usage_date",
                 "usage_amount",
                 "unblended_cost",
                 "net_unblended_cost",
-                "currency_min",
-                "currency_max",
                 "last_usage_end"
             ]
         );
         assert_eq!(
-            output_columns(&bedrock)[9..],
-            ["tag_0", "usage_amount", "unblended_cost", "net_unblended_cost", "currency_min", "currency_max"]
+            output_columns(&bedrock)[8..],
+            ["currency", "line_item_type", "tag_0", "usage_amount", "unblended_cost", "net_unblended_cost"]
         );
         let sql = union_all(&[("kiro_lines", kiro.clone()), ("bedrock_lines", bedrock.clone())]);
         assert!(sql.starts_with("SELECT 'kiro_lines' AS aggregate_name, a0.account_id, a0.resource_id,"), "{sql}");

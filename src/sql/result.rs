@@ -214,20 +214,16 @@ pub fn parse_bedrock_lines_at(
 }
 
 /// The cost columns both aggregates return: the unblended and net cost (the net one may be missing from an
-/// older text's result: then it is the unblended cost) and the currency range.
+/// older text's result: then it is the unblended cost) and the currency (a group key: a group has one).
 struct CostColumns {
     cost: usize,
     net: Option<usize>,
-    currency: (Option<usize>, Option<usize>),
+    currency: Option<usize>,
 }
 
 impl CostColumns {
     fn find(c: &Cols<'_>) -> Result<Self, ResultError> {
-        Ok(Self {
-            cost: c.get("unblended_cost")?,
-            net: c.find("net_unblended_cost"),
-            currency: (c.find("currency_min"), c.find("currency_max")),
-        })
+        Ok(Self { cost: c.get("unblended_cost")?, net: c.find("net_unblended_cost"), currency: c.find("currency") })
     }
 
     /// (unblended cost, net cost, currency) of a row.
@@ -237,19 +233,9 @@ impl CostColumns {
             Some(i) => row.decimal(i, "net_unblended_cost")?.unwrap_or(unblended),
             None => unblended,
         };
-        let currency = |i: Option<usize>| i.and_then(|i| row.text(i));
-        Ok((unblended, net, currency_of(currency(self.currency.0), currency(self.currency.1))))
-    }
-}
-
-/// A group's currency from the lowest and highest `line_item_currency_code` in it: the one that is not USD
-/// when there is one (a group mixing currencies is reported by that one), else USD, else none.
-fn currency_of(min: Option<String>, max: Option<String>) -> Option<String> {
-    let (min, max) = (min.filter(|c| !c.trim().is_empty()), max.filter(|c| !c.trim().is_empty()));
-    match (min, max) {
-        (Some(a), _) if a != "USD" => Some(a),
-        (_, Some(b)) if b != "USD" => Some(b),
-        (a, b) => a.or(b),
+        // A blank code is no currency.
+        let currency = self.currency.and_then(|i| row.text(i)).filter(|c| !c.trim().is_empty());
+        Ok((unblended, net, currency))
     }
 }
 

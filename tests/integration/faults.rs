@@ -23,8 +23,8 @@ lock = threading.Lock()
 def log(line):
     with lock, open(log_path, "a") as f:
         f.write(line + "\n")
-KIRO = ["account_id","resource_id","product_region","product_region_code","usage_type","operation","line_item_type","usage_date","usage_amount","unblended_cost","net_unblended_cost","currency_min","currency_max","last_usage_end"]
-BEDROCK = ["account_id","product_region_code","product_region","principal","usage_type","product_model","product_name","pricing_unit","line_item_type"]
+KIRO = ["account_id","resource_id","product_region","product_region_code","usage_type","operation","line_item_type","currency","usage_date","usage_amount","unblended_cost","net_unblended_cost","last_usage_end"]
+BEDROCK = ["account_id","product_region_code","product_region","principal","usage_type","product_model","product_name","pricing_unit","currency","line_item_type"]
 class H(BaseHTTPRequestHandler):
     def log_message(self, *a): pass
     def reply(self, code, body):
@@ -67,7 +67,7 @@ class H(BaseHTTPRequestHandler):
                 "Statistics": {"DataScannedInBytes": 1000}}})
         if op == "GetQueryResults":
             sql = state["queries"].get(qid, "")
-            bedrock = BEDROCK + ["tag_%d" % i for i in range(3)] + ["usage_amount", "unblended_cost", "net_unblended_cost", "currency_min", "currency_max"]
+            bedrock = BEDROCK + ["tag_%d" % i for i in range(3)] + ["usage_amount", "unblended_cost", "net_unblended_cost"]
             if "UNION ALL" in sql:
                 cols = ["aggregate_name"] + KIRO + [c for c in bedrock if c not in KIRO]
             else:
