@@ -169,7 +169,7 @@ impl EmbeddedSource {
         let collect = futures::future::join_all(plans.into_iter().map(|(name, out_schema, plan, fed)| {
             let task = task.clone();
             async move {
-                let out = datafusion::physical_plan::collect(plan, task).await;
+                let out = datafusion::physical_plan::collect_partitioned(plan, task).await;
                 // A query that failed before reading all its input must not hold the scan back.
                 fed.close();
                 (name, out_schema, out)
@@ -189,21 +189,24 @@ impl EmbeddedSource {
         // would not reuse: give those pages back before it builds.
         crate::memory::release_freed();
         let mut counts = Vec::with_capacity(queries.len());
-        for (q, (name, out_schema, batches)) in results.into_iter().enumerate() {
+        for (q, (name, out_schema, partitions)) in results.into_iter().enumerate() {
             let mut rows = 0u64;
-            for batch in batches {
-                rows += batch.num_rows() as u64;
-                let cells = BatchRows::new(&batch, &out_schema).map_err(|e| (name, e))?;
-                if !sink.rows(q, &cells) {
-                    // The sink keeps its error; the rest of the results are of no use.
-                    return Ok(counts);
+            // A partition's result is one array per column, cut into record batches that share it: it is
+            // given back whole once its last batch is read, before the next partition's rows are taken.
+            // The results were allocated by the engine's threads too: their pages go back at once.
+            for batches in partitions {
+                for batch in batches {
+                    rows += batch.num_rows() as u64;
+                    let cells = BatchRows::new(&batch, &out_schema).map_err(|e| (name, e))?;
+                    if !sink.rows(q, &cells) {
+                        // The sink keeps its error; the rest of the results are of no use.
+                        return Ok(counts);
+                    }
                 }
+                crate::memory::release_freed();
             }
             counts.push(rows);
         }
-        // The results were allocated by the engine's threads too: their pages go back before the consumer
-        // makes its licences out of what it summed (500,000 users: 391 to about 380 MiB peak).
-        crate::memory::release_freed();
         Ok(counts)
     }
 }
