@@ -267,8 +267,8 @@ fn arrow_type(ty: SqlType) -> DataType {
     match ty {
         // Plain strings, not views: the group keys are held per group, as a 4-byte offset and the bytes
         // where a view is 16 bytes and, past 12, the bytes again (about 50 bytes per group of a Kiro
-        // licence's text keys). Measured on 1,000,000 groups (README, "Memory"): less state, and the scan
-        // is no slower (4.1-4.4 s against 4.9-5.6 s).
+        // licence's text keys). Measured on 1,000,000 groups (README, "Sample data and benchmarks"):
+        // less state, and the pass is no slower (4.1-4.4 s against 4.9-5.6 s).
         SqlType::Varchar => DataType::Utf8,
         SqlType::Double => DataType::Float64,
         SqlType::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, None),

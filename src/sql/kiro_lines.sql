@@ -11,7 +11,7 @@
 -- (the net column exists only for accounts with discounts); the currency is checked by the model. The
 -- currency is a group key, not a MIN/MAX per group: a group has one currency, and a bill that mixes them
 -- splits into rows the model adds up and refuses by name all the same; the bounds cost DataFusion about
--- 110 bytes per group (a heap string each), a key about 7 (README, "Memory").
+-- 110 bytes per group (a heap string each), a key about 7 (README, "Sample data and benchmarks").
 SELECT
   line_item_usage_account_id AS account_id,
   line_item_resource_id AS resource_id,
