@@ -472,6 +472,11 @@ mod tests {
         line(Some(user), "Credits", "USE1-KiroEnterprise-Credits", "Usage", amount, cost)
     }
 
+    /// The report of `lines` for October 2026 under the default plans.
+    fn report(lines: &[KiroLine]) -> KiroReport {
+        build_report(lines, &PlanCatalog::default(), oct())
+    }
+
     fn only(report: &KiroReport, user: &str) -> Licence {
         let found: Vec<_> = report.licences.iter().filter(|l| l.key.user_id == user).cloned().collect();
         assert_eq!(found.len(), 1, "{user}: {found:?}");
@@ -500,11 +505,11 @@ mod tests {
     #[test]
     fn pro_user_with_overage() {
         // 600 + 450.25 = 1050.25 credits on Pro (1000): 50.25 overage, billed 50.25 * 0.04 = 2.01.
-        let r = build_report(
-            &[seat("a", "Pro", "FlatRateSubscription", "20"), credits("a", "600", "0"), credits("a", "450.25", "2.01")],
-            &PlanCatalog::default(),
-            oct(),
-        );
+        let r = report(&[
+            seat("a", "Pro", "FlatRateSubscription", "20"),
+            credits("a", "600", "0"),
+            credits("a", "450.25", "2.01"),
+        ]);
         let l = only(&r, "a");
         assert_eq!(l.plan, "Pro");
         assert_eq!(l.credits_used, d("1050.25"));
@@ -518,16 +523,12 @@ mod tests {
     #[test]
     fn upgrade_counts_credits_once_and_nets_the_refund() {
         // Pro seat, refunded on upgrade to Pro+; two seat rows must not double the credits.
-        let r = build_report(
-            &[
-                seat("u", "Pro", "FlatRateSubscription", "20"),
-                seat("u", "Pro", "Refund", "-20"),
-                seat("u", "ProPlus", "FlatRateSubscription", "40"),
-                credits("u", "1500", "0"),
-            ],
-            &PlanCatalog::default(),
-            oct(),
-        );
+        let r = report(&[
+            seat("u", "Pro", "FlatRateSubscription", "20"),
+            seat("u", "Pro", "Refund", "-20"),
+            seat("u", "ProPlus", "FlatRateSubscription", "40"),
+            credits("u", "1500", "0"),
+        ]);
         let l = only(&r, "u");
         assert_eq!(l.plan, "Pro+");
         assert_eq!(l.credits_used, d("1500"));
@@ -537,11 +538,10 @@ mod tests {
 
     #[test]
     fn the_spelling_pro_plus_is_accepted_and_power_beats_it() {
-        let r = build_report(
-            &[seat("p", "Pro+", "FlatRateSubscription", "40"), seat("p", "Power", "FlatRateSubscription", "200")],
-            &PlanCatalog::default(),
-            oct(),
-        );
+        let r = report(&[
+            seat("p", "Pro+", "FlatRateSubscription", "40"),
+            seat("p", "Power", "FlatRateSubscription", "200"),
+        ]);
         assert_eq!(only(&r, "p").plan, "Power");
     }
 
@@ -549,17 +549,13 @@ mod tests {
     fn a_month_of_four_tiers_takes_the_highest_and_names_the_unknown_one() {
         // Pro, Pro+, an unconfigured tier and Pro Max in one month, Pro twice: the highest configured tier
         // wins; the unknown one is reported, each once.
-        let r = build_report(
-            &[
-                seat("m", "Pro", "FlatRateSubscription", "20"),
-                seat("m", "ProPlus", "FlatRateSubscription", "40"),
-                seat("m", "Pro", "Refund", "-20"),
-                seat("m", "Enterprise", "FlatRateSubscription", "0"),
-                seat("m", "ProMax", "FlatRateSubscription", "100"),
-            ],
-            &PlanCatalog::default(),
-            oct(),
-        );
+        let r = report(&[
+            seat("m", "Pro", "FlatRateSubscription", "20"),
+            seat("m", "ProPlus", "FlatRateSubscription", "40"),
+            seat("m", "Pro", "Refund", "-20"),
+            seat("m", "Enterprise", "FlatRateSubscription", "0"),
+            seat("m", "ProMax", "FlatRateSubscription", "100"),
+        ]);
         let l = only(&r, "m");
         assert_eq!(l.plan, "Pro Max");
         assert_eq!(l.plan_credits, Some(d("5000")));
@@ -569,7 +565,7 @@ mod tests {
 
     #[test]
     fn idle_seat_has_zero_credits() {
-        let r = build_report(&[seat("idle", "Power", "FlatRateSubscription", "200")], &PlanCatalog::default(), oct());
+        let r = report(&[seat("idle", "Power", "FlatRateSubscription", "200")]);
         let l = only(&r, "idle");
         assert_eq!(l.credits_used, Decimal::ZERO);
         assert_eq!(l.overage_credits, Some(Decimal::ZERO));
@@ -578,7 +574,7 @@ mod tests {
 
     #[test]
     fn credits_without_a_seat_are_kept_as_unknown() {
-        let r = build_report(&[credits("ghost", "12.34", "0")], &PlanCatalog::default(), oct());
+        let r = report(&[credits("ghost", "12.34", "0")]);
         let l = only(&r, "ghost");
         assert_eq!(l.plan, PLAN_UNKNOWN);
         assert!(!l.has_seat);
@@ -589,21 +585,14 @@ mod tests {
 
     #[test]
     fn unknown_tier_keeps_its_text_and_has_no_plan_credits() {
-        let r = build_report(
-            &[seat("x", "Ultra", "FlatRateSubscription", "99"), credits("x", "5", "0")],
-            &PlanCatalog::default(),
-            oct(),
-        );
+        let r = report(&[seat("x", "Ultra", "FlatRateSubscription", "99"), credits("x", "5", "0")]);
         let l = only(&r, "x");
         assert_eq!(l.plan, "Ultra");
         assert_eq!(l.plan_credits, None);
         assert_eq!(r.unknown_tiers.iter().collect::<Vec<_>>(), vec!["Ultra"]);
         // A known tier beats an unknown one.
-        let r = build_report(
-            &[seat("y", "Ultra", "FlatRateSubscription", "99"), seat("y", "Pro", "FlatRateSubscription", "20")],
-            &PlanCatalog::default(),
-            oct(),
-        );
+        let r =
+            report(&[seat("y", "Ultra", "FlatRateSubscription", "99"), seat("y", "Pro", "FlatRateSubscription", "20")]);
         assert_eq!(only(&r, "y").plan, "Pro");
     }
 
@@ -621,7 +610,7 @@ mod tests {
             credits("alice", "50", "2"),
             line(None, "Tax", "USE1-Tax", "Tax", "0", "3"),
         ];
-        let whole = build_report(&lines, &PlanCatalog::default(), oct());
+        let whole = report(&lines);
         let plans = PlanCatalog::default();
         let mut reversed = ReportBuilder::new(&plans, oct());
         for chunk in lines.iter().rev().collect::<Vec<_>>().chunks(3) {
@@ -647,7 +636,7 @@ mod tests {
         let mut eu = seat("bob", "Pro", "FlatRateSubscription", "20");
         eu.product_region = Some("eu-central-1".into());
         eu.usage_type = Some("EUC1-KiroEnterprise-Pro".into());
-        let r = build_report(&[seat("bob", "Pro", "FlatRateSubscription", "20"), eu], &PlanCatalog::default(), oct());
+        let r = report(&[seat("bob", "Pro", "FlatRateSubscription", "20"), eu]);
         let regions: Vec<_> = r.licences.iter().map(|l| l.key.region.as_str()).collect();
         assert_eq!(regions, vec!["eu-central-1", "us-east-1"]);
     }
@@ -656,11 +645,7 @@ mod tests {
     fn only_usage_rows_count_as_credits_but_all_types_net_into_cost() {
         let mut credit = credits("c", "100", "-1.5");
         credit.line_item_type = Some("Credit".into());
-        let r = build_report(
-            &[seat("c", "Pro", "FlatRateSubscription", "20"), credits("c", "1100", "4"), credit],
-            &PlanCatalog::default(),
-            oct(),
-        );
+        let r = report(&[seat("c", "Pro", "FlatRateSubscription", "20"), credits("c", "1100", "4"), credit]);
         let l = only(&r, "c");
         assert_eq!(l.credits_used, d("1100"));
         assert_eq!(l.credits_cost_usd, d("2.5"));
@@ -668,16 +653,12 @@ mod tests {
 
     #[test]
     fn account_level_rows_are_unattributed() {
-        let r = build_report(
-            &[
-                line(None, "", "", "EdpDiscount", "0", "-3.25"),
-                line(None, "", "", "Tax", "0", "1.10"),
-                line(None, "", "", "Tax", "0", "0.90"),
-                seat("a", "Pro", "FlatRateSubscription", "20"),
-            ],
-            &PlanCatalog::default(),
-            oct(),
-        );
+        let r = report(&[
+            line(None, "", "", "EdpDiscount", "0", "-3.25"),
+            line(None, "", "", "Tax", "0", "1.10"),
+            line(None, "", "", "Tax", "0", "0.90"),
+            seat("a", "Pro", "FlatRateSubscription", "20"),
+        ]);
         let get = |t: &str| {
             r.unattributed_cost_usd[&UnattributedKey { account_id: "111122223333".into(), line_item_type: t.into() }]
         };
@@ -688,21 +669,13 @@ mod tests {
 
     #[test]
     fn other_operations_are_kept() {
-        let r = build_report(
-            &[line(Some("o"), "SomethingNew", "USE1-X", "Usage", "1", "0.5")],
-            &PlanCatalog::default(),
-            oct(),
-        );
+        let r = report(&[line(Some("o"), "SomethingNew", "USE1-X", "Usage", "1", "0.5")]);
         assert_eq!(only(&r, "o").other_cost_usd["SomethingNew"], d("0.5"));
     }
 
     #[test]
     fn exactly_at_the_limit_has_no_overage() {
-        let r = build_report(
-            &[seat("e", "Pro", "FlatRateSubscription", "20"), credits("e", "1000.00", "0")],
-            &PlanCatalog::default(),
-            oct(),
-        );
+        let r = report(&[seat("e", "Pro", "FlatRateSubscription", "20"), credits("e", "1000.00", "0")]);
         assert_eq!(only(&r, "e").overage_credits, Some(Decimal::ZERO));
     }
 
@@ -715,7 +688,7 @@ mod tests {
         b.usage_date = Some(start + 30 * 86_400);
         let mut c = credits("a", "1", "0");
         c.usage_date = Some(start + 30 * 86_400);
-        let r = build_report(&[a, b, c], &PlanCatalog::default(), oct());
+        let r = report(&[a, b, c]);
         let l = only(&r, "a");
         assert_eq!(l.daily_credits.get(&0), Some(&d("5")));
         assert_eq!(l.daily_credits.get(&30), Some(&d("8.5")));
@@ -728,6 +701,6 @@ mod tests {
         a.last_usage_end = Some(100);
         let mut b = credits("b", "1", "0");
         b.last_usage_end = Some(200);
-        assert_eq!(build_report(&[a, b], &PlanCatalog::default(), oct()).last_usage_end, Some(200));
+        assert_eq!(report(&[a, b]).last_usage_end, Some(200));
     }
 }
