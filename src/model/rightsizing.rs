@@ -153,23 +153,37 @@ pub fn signals(l: &Licence, coverage: Coverage, plans: &PlanCatalog, idle: IdleR
 
 /// Seat-holding licences per user id.
 pub fn duplicate_licences(licences: &[Licence]) -> BTreeMap<&str, u32> {
+    duplicate_licences_of(licences, |_| true)
+}
+
+/// Seat-holding licences per user id, for the users `keep` names (those exported one by one).
+pub fn duplicate_licences_of(licences: &[Licence], keep: impl Fn(&str) -> bool) -> BTreeMap<&str, u32> {
     let mut counts = BTreeMap::new();
-    for l in licences.iter().filter(|l| l.has_seat) {
+    for l in licences.iter().filter(|l| l.has_seat && keep(&l.key.user_id)) {
         *counts.entry(l.key.user_id.as_str()).or_insert(0) += 1;
     }
     counts
 }
 
-/// The right-sizing part of a snapshot.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// The right-sizing rules as of one moment: the bill's coverage then, the plans and the idle rule. The
+/// signals are computed licence by licence as the rows are built ([`RightSizing::signals`]), not kept for
+/// every licence: on a bill of 500,000 users that list and its recommended plans' names were 60 MB beside
+/// the licences, for the few hundred users exported one by one (README, "Sample data and benchmarks").
+#[derive(Debug, Clone, PartialEq)]
 pub struct RightSizing {
-    /// One entry per licence of the report, in the same order.
-    pub signals: Vec<Signals>,
-    /// Seat-holding licences per user id.
-    pub duplicates: BTreeMap<String, u32>,
+    coverage: Coverage,
+    plans: PlanCatalog,
+    idle: IdleRule,
 }
 
-/// Computes the right-sizing signals of a report as of `now`.
+impl RightSizing {
+    /// The signals of one licence of the report this was made for.
+    pub fn signals(&self, l: &Licence) -> Signals {
+        signals(l, self.coverage, &self.plans, self.idle)
+    }
+}
+
+/// The right-sizing rules for a report as of `now`.
 pub fn analyse(
     report: &KiroReport,
     period: BillingPeriod,
@@ -179,10 +193,7 @@ pub fn analyse(
 ) -> RightSizing {
     // The activity report may reach further than the bill; its days are in the daily credits then.
     let coverage = Coverage::of(period, report.last_usage_end.max(report.activity_reach), now);
-    RightSizing {
-        signals: report.licences.iter().map(|l| signals(l, coverage, plans, idle)).collect(),
-        duplicates: duplicate_licences(&report.licences).into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-    }
+    RightSizing { coverage, plans: plans.clone(), idle }
 }
 
 #[cfg(test)]
@@ -376,5 +387,8 @@ mod tests {
         assert_eq!(d.get("bob"), Some(&2));
         assert_eq!(d.get("ann"), Some(&1));
         assert_eq!(d.get("ghost"), None);
+        // Only the users exported one by one are counted (the rest are rolled up).
+        let kept = duplicate_licences_of(&ls, |id| id == "bob");
+        assert_eq!(kept.into_iter().collect::<Vec<_>>(), vec![("bob", 2)]);
     }
 }

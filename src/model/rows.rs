@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rust_decimal::Decimal;
 
 use super::kiro::{KiroReport, Licence, LicenceKey};
-use super::rightsizing::{RightSizing, Signals};
+use super::rightsizing::RightSizing;
 use crate::identity::resolve::UserLabels;
 
 /// `user_id` and `user` of rolled-up licences.
@@ -58,14 +58,13 @@ pub fn build_rows(
     labels: impl Fn(&str) -> UserLabels,
     max_users: Option<usize>,
 ) -> Rows {
-    let none = Signals { projected: Decimal::ZERO, recommendation: None, idle: None, used_ratio: None };
-    let rows = report.licences.iter().enumerate().map(|(i, l)| {
-        let s = rightsizing.signals.get(i).unwrap_or(&none);
+    let rows = report.licences.iter().map(|l| {
+        let s = rightsizing.signals(l);
         Row {
             licence: l.clone(),
             labels: labels(&l.key.user_id),
-            projected: if rightsizing.signals.get(i).is_some() { s.projected } else { l.credits_used },
-            recommendation: s.recommendation.clone(),
+            projected: s.projected,
+            recommendation: s.recommendation,
             idle_seats: s.idle.map(u32::from),
             rolled_up: false,
         }
@@ -84,7 +83,8 @@ pub fn build_rows(
         }
         same
     });
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    // Unstable, so no scratch copy: the ids are unique by now, so the order is total all the same.
+    ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let kept: BTreeSet<&str> = ranked.iter().take(max).map(|(u, _)| *u).collect();
     let rolled_up_users = ranked.len().saturating_sub(kept.len());
 

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use super::activity::{ActivityRow, apply, summarise};
 use super::bedrock::{self, BedrockLine, BedrockRows, SessionNames, TagLabel};
 use super::cost::allocate_account_level;
-use super::rightsizing::{IdleRule, analyse};
+use super::rightsizing::{IdleRule, analyse, duplicate_licences_of};
 use super::rows::{Rows, build_rows};
 use super::{BillingPeriod, KiroReport, PlanCatalog};
 use crate::identity::Directory;
@@ -196,11 +196,9 @@ pub fn assemble(inputs: &Inputs<'_>, rules: &Rules<'_>) -> Assembled {
     // Per person only: a sum over rolled-up users would read as "paying twice" where nobody does.
     let kept: BTreeSet<&str> =
         rows.rows.iter().filter(|r| !r.rolled_up).map(|r| r.licence.key.user_id.as_str()).collect();
-    let duplicates = rightsizing
-        .duplicates
-        .iter()
-        .filter(|(id, _)| kept.contains(id.as_str()))
-        .map(|(id, n)| (id.clone(), labels(id), *n))
+    let duplicates = duplicate_licences_of(&report.licences, |id| kept.contains(id))
+        .into_iter()
+        .map(|(id, n)| (id.to_owned(), labels(id), n))
         .collect();
     let names = inputs.directory.map(Directory::name_index).unwrap_or_default();
     let link = |name: &str| names.get(&name.trim().to_lowercase()).map(|id| labels(id));

@@ -10,7 +10,7 @@ use kiro_exporter::metrics::snapshot_families;
 use kiro_exporter::model::activity::Reported;
 use kiro_exporter::model::bedrock::{Amounts, BedrockKey, BedrockRow, BedrockRows, PrincipalType, TagLabel, TokenType};
 use kiro_exporter::model::kiro::UnattributedKey;
-use kiro_exporter::model::rightsizing::{IdleRule, analyse};
+use kiro_exporter::model::rightsizing::{IdleRule, analyse, duplicate_licences};
 use kiro_exporter::model::rows::build_rows;
 use kiro_exporter::model::{KiroReport, Licence, LicenceKey, PlanCatalog};
 use kiro_exporter::snapshot::{PeriodSelection, Snapshot};
@@ -80,7 +80,8 @@ fn snapshot() -> Snapshot {
     }));
     let rightsizing = analyse(&report, period, now, &PlanCatalog::default(), IdleRule::default());
     let rows = build_rows(&report, &rightsizing, labels, None);
-    let duplicates = rightsizing.duplicates.iter().map(|(id, n)| (id.clone(), labels(id), *n)).collect();
+    let duplicates =
+        duplicate_licences(&report.licences).into_iter().map(|(id, n)| (id.to_owned(), labels(id), n)).collect();
     Snapshot {
         period: Some(period),
         selection: Some(PeriodSelection::Pinned),
