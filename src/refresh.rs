@@ -479,6 +479,7 @@ impl Refresher {
         // Both queries cover the same files: count the rows once, the bytes each query fetched.
         self.metrics.observe_read(kiro.rows_scanned, kiro.bytes_read);
         self.metrics.observe_read(0, bedrock.bytes_read);
+        self.metrics.observe_spill(kiro.spilled_bytes + bedrock.spilled_bytes);
         let Reading { kiro: report, kiro_lines, bedrock: parsed_bedrock, currency, error, .. } = reading;
         if let Some(e) = error {
             return Err(e);

@@ -82,12 +82,14 @@ pub struct SourceArgs {
     #[arg(long = "aws.region", env = "KIRO_EXPORTER_AWS_REGION", value_name = "REGION")]
     pub aws_region: Option<String>,
 
-    /// Memory the embedded engine may use for one query (e.g. 512MiB, 2GiB); a bigger query fails with a
-    /// clear error instead of the process running out of memory.
+    /// Memory the embedded engine may hold for one pass's aggregation state (e.g. 128MiB, 2GiB). Beyond
+    /// it the state is spilled, sorted, to temporary files (in $TMPDIR, else /tmp) and merged back as the
+    /// results are read, so a bill of many users costs disk and time instead of memory; what cannot spill
+    /// fails with a clear error instead of the process running out of memory.
     #[arg(
         long = "query.memory-limit",
         env = "KIRO_EXPORTER_QUERY_MEMORY_LIMIT",
-        default_value = "2GiB",
+        default_value = "128MiB",
         value_name = "BYTES"
     )]
     pub memory_limit: String,

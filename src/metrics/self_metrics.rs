@@ -85,6 +85,7 @@ struct Inner {
     last_ok: Option<bool>,
     rows_read: u64,
     bytes_read: u64,
+    spilled_bytes: u64,
 }
 
 /// The exporter's own metrics (`kiro_exporter_*`).
@@ -115,6 +116,7 @@ impl SelfMetrics {
             last_ok: None,
             rows_read: 0,
             bytes_read: 0,
+            spilled_bytes: 0,
         };
         for r in [RefreshResult::Success, RefreshResult::Unchanged, RefreshResult::Failure] {
             inner.refreshes.insert(r, 0);
@@ -173,6 +175,11 @@ impl SelfMetrics {
         });
     }
 
+    /// Adds what a query spilled to temporary files.
+    pub fn observe_spill(&self, bytes: u64) {
+        self.with(|i| i.spilled_bytes += bytes);
+    }
+
     /// Time of the last successful refresh.
     pub fn last_success(&self) -> Option<SystemTime> {
         self.with(|i| i.last_success)
@@ -224,7 +231,9 @@ impl Families for SelfMetrics {
             rows.push(vec![], i.rows_read as f64);
             let mut bytes = Family::new("kiro_exporter_bytes_read", Kind::Counter, "Bytes fetched from the export (local files or S3): manifests, Parquet footers and the column chunks the queries need.");
             bytes.push(vec![], i.bytes_read as f64);
-            vec![build, refreshes, periods, errors, duration, last_success, age, last_ok, rows, bytes]
+            let mut spilled = Family::new("kiro_exporter_query_spilled_bytes", Kind::Counter, "Bytes of aggregation state the embedded engine wrote to temporary files because a pass needed more than --query.memory-limit.");
+            spilled.push(vec![], i.spilled_bytes as f64);
+            vec![build, refreshes, periods, errors, duration, last_success, age, last_ok, rows, bytes, spilled]
         })
     }
 }

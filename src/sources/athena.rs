@@ -577,6 +577,7 @@ impl CurSource for AthenaSource {
                     // The query's scan is counted once.
                     bytes_read: if p == 0 && q == 0 { scanned } else { 0 },
                     absent_columns: absent_columns.clone(),
+                    spilled_bytes: 0,
                 });
             }
             result.push(outputs);

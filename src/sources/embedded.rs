@@ -5,6 +5,7 @@
 //! footers; a required column that no file has fails with the export setting that adds it, an optional one
 //! is read as NULL.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -20,9 +21,11 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::lit;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -43,18 +46,46 @@ pub struct EmbeddedSource {
     root: Rooted,
     /// Shared by all queries: holds the object store and the Parquet footer cache.
     runtime: Arc<RuntimeEnv>,
+    /// `--query.memory-limit`, in bytes.
+    memory_limit: usize,
 }
 
 impl EmbeddedSource {
-    /// `memory_limit`: bytes a query may hold (aggregation state); more fails the query ("Resources
-    /// exhausted") instead of the process running out of memory.
+    /// `memory_limit`: bytes a pass may hold as aggregation state (`--query.memory-limit`). Beyond it,
+    /// DataFusion's grouped aggregation spills its state, sorted, to files in the OS temporary directory
+    /// (its default disk manager: `$TMPDIR`, else `/tmp`) and merges them back as the results are read;
+    /// what cannot spill fails the query ("Resources exhausted") instead of the process running out of
+    /// memory.
     pub fn new(root: Rooted, memory_limit: usize) -> Result<Self, SourceError> {
+        // Shared fairly among the operators that can spill (each pass's grouped aggregations): with the
+        // greedy pool one partition's state could take it all, and another, holding nothing yet, could
+        // then neither grow nor spill and failed the pass.
+        let pool = TrackConsumersPool::new(FairSpillPool::new(memory_limit), NonZeroUsize::MIN.saturating_add(4));
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(memory_limit, 1.0)
+            .with_memory_pool(Arc::new(pool))
             .build_arc()
             .map_err(|e| SourceError::Config(format!("DataFusion runtime: {e}")))?;
         runtime.register_object_store(&root.url, root.store.clone());
-        Ok(Self { root, runtime })
+        Ok(Self { root, runtime, memory_limit })
+    }
+
+    /// A step of a pass failed with `e`: when it is the engine's own limit (the memory it may hold, or
+    /// the temporary files it spills to beyond it), the message says which and what to change.
+    fn pass_error(&self, aggregate: &'static str, e: datafusion::error::DataFusionError) -> PassError {
+        use datafusion::error::DataFusionError as E;
+        let limit = format!("--query.memory-limit ({} MiB)", self.memory_limit >> 20);
+        let reason = match e.find_root() {
+            E::ResourcesExhausted(_) => {
+                format!("{e} (the pass needs more than {limit} and its state could not be spilled: raise the limit)")
+            }
+            E::IoError(_) => format!(
+                "{e} (the pass needs more than {limit} and spills the rest to temporary files, in {}: make \
+                 TMPDIR a writable directory with room, or raise the limit)",
+                std::env::temp_dir().display()
+            ),
+            _ => return PassError { aggregate, reason: e.to_string(), limit: false },
+        };
+        PassError { aggregate, reason, limit: true }
     }
 
     async fn inspect_delivery(
@@ -70,10 +101,9 @@ impl EmbeddedSource {
     /// the union of the queries' columns for the rows any of them wants, once, and hands each record batch
     /// to every query's SQL text as it comes (a bounded channel per query, [`Fed`]), so the queries run
     /// alongside the scan and the rows of interest are never all held: on a bill of 500,000 users that
-    /// was 170-360 MB (measured in the README). Once all ran and the engine's state is dropped, their
-    /// results go to `sink` a record batch at a time, read typed ([`BatchRows`]). Returns the rows of
-    /// each query the sink took (fewer entries when it refused some); on error, the name of the aggregate
-    /// whose step failed.
+    /// was 170-360 MB (measured in the README). Their results go to `sink` a record batch at a time, in
+    /// order, read typed ([`BatchRows`]), as the engine produces them. Returns the rows of each query the
+    /// sink took and what the engine spilled; on error, the name of the aggregate whose step failed.
     async fn run(
         &self,
         queries: &[Query<'_>],
@@ -81,7 +111,7 @@ impl EmbeddedSource {
         schema: &SchemaRef,
         files: &[&DataFile],
         sink: &mut dyn ResultSink,
-    ) -> Result<Vec<u64>, (&'static str, String)> {
+    ) -> Result<Pass, PassError> {
         let scan_name = "rows of interest";
         let err = |e: datafusion::error::DataFusionError| e.to_string();
         let mut config = SessionConfig::new()
@@ -126,6 +156,12 @@ impl EmbeddedSource {
         .await
         .map_err(|e| (scan_name, e))?;
         let rows_schema: SchemaRef = Arc::new(scan.schema().as_arrow().clone());
+        // The scan keeps its parallelism (it was planned above). Each query aggregates in one partition: its
+        // input is the scan's one stream anyway, and a hash repartition of it into several would add
+        // operators that hold batches against the memory limit too; under a fair share of that limit
+        // among them (below, `EmbeddedSource::new`) they spilled nearly every batch and a pass could
+        // stall for good (README, "Sample data and benchmarks").
+        ctx.state_ref().write().config_mut().options_mut().execution.target_partitions = 1;
         // Every query is planned before the scan starts, each over a table of its own fed by the scan.
         let mut feeds = Vec::with_capacity(queries.len());
         let mut plans = Vec::with_capacity(queries.len());
@@ -162,53 +198,119 @@ impl EmbeddedSource {
                 Ok::<_, datafusion::error::DataFusionError>(())
             }
             .await;
-            // The queries see the end of their input (after an error too: its rows are not used then).
+            // After an error the queries fail too, so none of them ends with a result of part of the rows.
+            if let Err(e) = &fed {
+                for tx in &feeds {
+                    let _ =
+                        tx.send(Err(datafusion::error::DataFusionError::Execution(format!("{scan_name}: {e}")))).await;
+                }
+            }
+            // The queries see the end of their input.
             drop(feeds);
             fed
         };
-        let collect = futures::future::join_all(plans.into_iter().map(|(name, out_schema, plan, fed)| {
-            let task = task.clone();
-            async move {
-                let out = datafusion::physical_plan::collect_partitioned(plan, task).await;
+        // Each output partition of each query is driven on its own (all of them read their input while the
+        // scan runs) and hands its result over a channel of one record batch. The results are taken in
+        // order, query by query and partition by partition, a batch at a time, while the partitions not
+        // yet taken wait with their state: held within `--query.memory-limit`, or spilled to sorted files
+        // and merged back as they are read. So a bill of many users never holds its whole result, nor the
+        // engine's whole aggregation state, beside the licences the sink builds from it (README, "Sample
+        // data and benchmarks"). A query waiting to be taken never holds the scan back: each is a grouped
+        // aggregation, whose first result row comes only once all its input has been read.
+        let mut drivers = Vec::with_capacity(plans.len());
+        let mut outputs = Vec::with_capacity(plans.len());
+        let executed: Vec<_> = plans.iter().map(|(_, _, plan, _)| Arc::clone(plan)).collect();
+        for (name, out_schema, plan, fed) in plans {
+            let partitions = plan.properties().output_partitioning().partition_count();
+            let mut receivers = Vec::with_capacity(partitions);
+            let mut forwards = Vec::with_capacity(partitions);
+            for partition in 0..partitions {
+                let (tx, rx) = tokio::sync::mpsc::channel::<Rows>(1);
+                receivers.push(rx);
+                let stream = plan.execute(partition, task.clone());
+                forwards.push(async move {
+                    let mut stream = match stream {
+                        Ok(stream) => stream,
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
+                    };
+                    while let Some(batch) = stream.next().await {
+                        let failed = batch.is_err();
+                        // The consumer stopped (it refused rows or failed): the rest is of no use.
+                        if tx.send(batch).await.is_err() || failed {
+                            return;
+                        }
+                    }
+                });
+            }
+            drivers.push(async move {
+                futures::future::join_all(forwards).await;
                 // A query that failed before reading all its input must not hold the scan back.
                 fed.close();
-                (name, out_schema, out)
-            }
-        }));
-        let (fed, outputs) = futures::future::join(feed, collect).await;
-        fed.map_err(|e| (scan_name, err(e)))?;
-        let mut results = Vec::with_capacity(outputs.len());
-        for (name, out_schema, out) in outputs {
-            results.push((name, out_schema, out.map_err(|e| (name, err(e)))?));
+            });
+            outputs.push((name, out_schema, receivers));
         }
-        // The engine's state goes before the consumer builds from the results: a bill of many users never
-        // holds both at once.
-        drop(task);
-        drop(ctx);
-        // The engine's threads freed its memory in their own allocator arenas, which the consumer's thread
-        // would not reuse: give those pages back before it builds.
-        crate::memory::release_freed();
-        let mut counts = Vec::with_capacity(queries.len());
-        for (q, (name, out_schema, partitions)) in results.into_iter().enumerate() {
-            let mut rows = 0u64;
-            // A partition's result is one array per column, cut into record batches that share it: it is
-            // given back whole once its last batch is read, before the next partition's rows are taken.
-            // The results were allocated by the engine's threads too: their pages go back at once.
-            for batches in partitions {
-                for batch in batches {
-                    rows += batch.num_rows() as u64;
-                    let cells = BatchRows::new(&batch, &out_schema).map_err(|e| (name, e))?;
-                    if !sink.rows(q, &cells) {
-                        // The sink keeps its error; the rest of the results are of no use.
-                        return Ok(counts);
+        let consume = async {
+            let mut counts = Vec::with_capacity(outputs.len());
+            for (q, (name, out_schema, receivers)) in outputs.into_iter().enumerate() {
+                let mut rows = 0u64;
+                for mut partition in receivers {
+                    while let Some(batch) = partition.recv().await {
+                        let batch = batch.map_err(|e| self.pass_error(name, e))?;
+                        rows += batch.num_rows() as u64;
+                        let cells = BatchRows::new(&batch, &out_schema).map_err(|e| (name, e))?;
+                        if !sink.rows(q, &cells) {
+                            // The sink keeps its error; the rest of the results are of no use.
+                            return Ok::<_, PassError>(counts);
+                        }
                     }
+                    // A partition's result held in memory is one array per column, cut into record
+                    // batches that share it: given back whole once its last batch is read. It was
+                    // allocated by the engine's threads, whose pages the consumer's would not reuse.
+                    crate::memory::release_freed();
                 }
-                crate::memory::release_freed();
+                counts.push(rows);
             }
-            counts.push(rows);
-        }
-        Ok(counts)
+            Ok(counts)
+        };
+        // The consumer returns early when the sink refuses rows or a query fails; dropping the receivers
+        // then ends the drivers, and the scan's sends to the queries that ended fail at once.
+        let (fed, _, counts) = futures::future::join3(feed, futures::future::join_all(drivers), consume).await;
+        // The scan holds no state against the limit: its errors are the files'.
+        fed.map_err(|e| (scan_name, err(e)))?;
+        Ok(Pass { rows: counts?, spilled_bytes: executed.iter().map(|p| spilled_bytes(p.as_ref())).sum() })
     }
+}
+
+/// Why a pass failed.
+struct PassError {
+    /// The aggregate whose step failed, or the scan.
+    aggregate: &'static str,
+    reason: String,
+    /// The engine's memory limit or its spill files, not a value in a file: no file is looked for.
+    limit: bool,
+}
+
+impl From<(&'static str, String)> for PassError {
+    fn from((aggregate, reason): (&'static str, String)) -> Self {
+        Self { aggregate, reason, limit: false }
+    }
+}
+
+/// What one pass did.
+struct Pass {
+    /// Rows of each query the sink took (fewer entries when it refused some).
+    rows: Vec<u64>,
+    /// Bytes the plans' operators wrote to temporary files (aggregation state beyond the memory limit).
+    spilled_bytes: u64,
+}
+
+/// Bytes `plan` and its inputs spilled.
+fn spilled_bytes(plan: &dyn ExecutionPlan) -> u64 {
+    let own = plan.metrics().and_then(|m| m.spilled_bytes()).unwrap_or(0) as u64;
+    own + plan.children().into_iter().map(|c| spilled_bytes(c.as_ref())).sum::<u64>()
 }
 
 type Rows = Result<RecordBatch, datafusion::error::DataFusionError>;
@@ -495,15 +597,20 @@ impl CurSource for EmbeddedSource {
         let (schema, absent) = table_schema(&aggregates, &delivery)?;
         let all: Vec<&DataFile> = delivery.files.iter().collect();
         let started = std::time::Instant::now();
-        let counts = match self.run(queries, period, &schema, &all, sink).await {
+        let pass = match self.run(queries, period, &schema, &all, sink).await {
             Ok(t) => t,
-            Err((aggregate, e)) => {
+            Err(PassError { aggregate, reason, limit: true }) => {
+                return Err(SourceError::Query { aggregate, reason });
+            }
+            Err(PassError { aggregate, reason: e, limit: false }) => {
                 // A value the engine cannot take (NaN, 1e300 as an amount): find the file that has it, by
                 // running the pass on each file alone, so the error names it.
                 let mut located = None;
                 if all.len() > 1 {
                     for f in &all {
-                        if let Err((_, e)) = self.run(queries, period, &schema, &[*f], &mut Discard).await {
+                        if let Err(PassError { reason: e, .. }) =
+                            self.run(queries, period, &schema, &[*f], &mut Discard).await
+                        {
                             located = Some(format!("{}: {e}", f.meta.location));
                             break;
                         }
@@ -517,7 +624,8 @@ impl CurSource for EmbeddedSource {
         tracing::debug!(
             aggregates = queries.len(),
             ms = started.elapsed().as_millis() as u64,
-            groups = counts.iter().sum::<u64>(),
+            groups = pass.rows.iter().sum::<u64>(),
+            spilled_bytes = pass.spilled_bytes,
             "pass done"
         );
         // One scan covered every query: its rows and bytes are the first output's, the others read nothing.
@@ -530,6 +638,7 @@ impl CurSource for EmbeddedSource {
                 rows_scanned: if i == 0 { rows_scanned } else { 0 },
                 bytes_read: if i == 0 { bytes_read } else { 0 },
                 absent_columns,
+                spilled_bytes: if i == 0 { pass.spilled_bytes } else { 0 },
             })
             .collect())
     }

@@ -60,6 +60,9 @@ pub struct QueryOutput {
     pub bytes_read: u64,
     /// Optional columns the export lacks, read as NULL.
     pub absent_columns: Vec<&'static str>,
+    /// Bytes of aggregation state the embedded engine wrote to temporary files, beyond
+    /// `--query.memory-limit` (0 on Athena).
+    pub spilled_bytes: u64,
 }
 
 /// Where a query's result rows go, a chunk at a time (a record batch of the embedded engine, read typed;

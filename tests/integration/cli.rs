@@ -453,3 +453,49 @@ fn the_process_build_and_error_counters_are_there_from_the_start() {
     assert!(value(&s, "process_max_fds", &[]) >= value(&s, "process_open_fds", &[]));
     assert!(value(&s, "process_start_time_seconds", &[]) > 1.7e9);
 }
+
+/// A pass that needs more than `--query.memory-limit` spills its aggregation state to temporary files
+/// (in `TMPDIR`) and merges it back: every exported value is the one the same bill gives with room to
+/// spare, the spill is counted, and no spill file is left behind; with no writable temporary directory
+/// the refresh fails saying so.
+#[test]
+fn a_pass_beyond_the_memory_limit_spills_and_exports_the_same_values() {
+    let export = tempfile::tempdir().expect("tempdir");
+    let opts = kiro_exporter_generate::Options {
+        rows: 25_000,
+        bulk_users: 5_000,
+        chunk_rows: 10_000,
+        previous_period: false,
+        ..kiro_exporter_generate::Options::sample()
+    };
+    kiro_exporter_generate::write_export(export.path(), &opts).expect("generate");
+    let path = export.path().to_str().unwrap();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = [("TMPDIR", tmp.path().to_str().unwrap())];
+    let run = |limit: &str| parse(&once(&["--cur.path", path, "--query.memory-limit", limit], &env));
+    let roomy = run("2GiB");
+    let tight = run("16MiB");
+    assert_eq!(value(&roomy, "kiro_exporter_query_spilled_bytes_total", &[]), 0.0);
+    assert!(value(&tight, "kiro_exporter_query_spilled_bytes_total", &[]) > 16.0 * 1024.0 * 1024.0);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "spill files left in TMPDIR");
+    // Everything but the exporter's own and the process' metrics: the bill's values, series by series.
+    let billed = |s: &[(String, Labels, f64)]| {
+        s.iter()
+            .filter(|(n, ..)| !n.starts_with("kiro_exporter_") && !n.starts_with("process_"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let (roomy, tight) = (billed(&roomy), billed(&tight));
+    assert!(roomy.iter().filter(|(n, ..)| n == "kiro_credits_used").count() > 5_000, "a licence per bulk user");
+    assert_eq!(roomy.len(), tight.len());
+    for (a, b) in roomy.iter().zip(&tight) {
+        assert_eq!(a, b);
+    }
+
+    let missing = tmp.path().join("missing");
+    let err = fails(
+        &["--cur.path", path, "--query.memory-limit", "16MiB", "--once"],
+        &[("TMPDIR", missing.to_str().unwrap())],
+    );
+    assert!(err.contains("--query.memory-limit (16 MiB)") && err.contains("TMPDIR"), "{err}");
+}
