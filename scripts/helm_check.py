@@ -193,6 +193,13 @@ def check_core(kinds, where, values=None):
     sc = {**pod.get("securityContext", {}), **c.get("securityContext", {})}
     if not sc.get("runAsNonRoot") or not sc.get("readOnlyRootFilesystem") or sc.get("allowPrivilegeEscalation") is not False:
         fail(f"{where}: the container must run as non-root, read-only, without privilege escalation")
+    # Read-only root: the engine's spill files (state beyond --query.memory-limit) need a writable /tmp.
+    tmp = [m["name"] for m in c.get("volumeMounts", []) if m.get("mountPath") == "/tmp"]
+    empty_dir = {v["name"]: v for v in pod.get("volumes", [])}.get(tmp[0] if tmp else None, {}).get("emptyDir")
+    if not isinstance(empty_dir, dict):
+        fail(f"{where}: /tmp must be a writable emptyDir (the engine spills there)")
+    if empty_dir.get("sizeLimit") != (eff.get("tmpSizeLimit") or None):
+        fail(f"{where}: the /tmp emptyDir's sizeLimit {empty_dir.get('sizeLimit')!r} is not tmpSizeLimit")
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     listen = [a for a in c["args"] if a.startswith("--web.listen-address=")]
     if listen != [f"--web.listen-address=:{ports.get('http-metrics')}"]:
@@ -262,7 +269,7 @@ def check_defaults(objs):
     if sorted(kinds) != ["Deployment", "Service", "ServiceAccount"]:
         fail(f"defaults: want a Deployment, a Service and a ServiceAccount, rendered {sorted(kinds)}")
     check_core(kinds, "defaults")
-    print("  defaults: Deployment, Service, ServiceAccount; one replica, Recreate, non-root, read-only, probes")
+    print("  defaults: Deployment, Service, ServiceAccount; one replica, Recreate, non-root, read-only, /tmp writable, probes")
 
 
 def check_kubernetes_parity(objs, values):
