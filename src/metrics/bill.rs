@@ -11,6 +11,11 @@ use crate::snapshot::Snapshot;
 /// many float line items (31 daily seat rows of 20/31 USD are 20, not 19.9999999993).
 const EXPORT_DECIMALS: u32 = 6;
 
+/// Series every exported licence row has, whatever its values (`kiro_credits_used`,
+/// `kiro_subscription_cost_usd`, `kiro_credits_cost_usd`, `kiro_credits_projected`): the refresh refuses a
+/// bill whose licences alone exceed `--metrics.max-series` while it reads it.
+pub const SERIES_PER_ROW: usize = 4;
+
 fn num(d: Decimal) -> f64 {
     d.round_dp(EXPORT_DECIMALS).to_f64().unwrap_or(f64::NAN)
 }

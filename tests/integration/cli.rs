@@ -499,3 +499,43 @@ fn a_pass_beyond_the_memory_limit_spills_and_exports_the_same_values() {
     );
     assert!(err.contains("--query.memory-limit (16 MiB)") && err.contains("TMPDIR"), "{err}");
 }
+
+/// Without `--metrics.max-users` every licence is exported with at least four series: a bill with more
+/// licences than `--metrics.max-series` allows is refused while it is read (before its model is built and
+/// rendered), naming the period and both limits; with room, every licence has those four series.
+#[test]
+fn a_bill_of_more_licences_than_the_series_allow_is_refused_as_it_is_read() {
+    let export = small_export();
+    let s = once_on(&export, &["--billing-period", "2026-10"]);
+    let licences = all(&s, "kiro_credits_used", &[]).len();
+    assert!(licences > 10, "{licences} licences");
+    for name in ["kiro_subscription_cost_usd", "kiro_credits_cost_usd", "kiro_credits_projected"] {
+        assert_eq!(all(&s, name, &[]).len(), licences, "{name}");
+    }
+    let max = (4 * licences - 1).to_string();
+    let path = export.path().to_str().unwrap();
+    let err = fails(&["--cur.path", path, "--billing-period", "2026-10", "--metrics.max-series", &max, "--once"], &[]);
+    assert!(
+        err.contains(&format!(
+            "billing period 2026-10 has {licences} or more licences, at least {} series",
+            4 * licences
+        )) && err.contains(&format!("--metrics.max-series {max} (refused while the bill was read)")),
+        "{err}"
+    );
+    // With a cap on the users exported one by one, the licences are no measure: the rendered series are.
+    let err = fails(
+        &[
+            "--cur.path",
+            path,
+            "--billing-period",
+            "2026-10",
+            "--metrics.max-series",
+            &max,
+            "--metrics.max-users",
+            "2",
+            "--once",
+        ],
+        &[],
+    );
+    assert!(err.contains("the metrics would have") && !err.contains("refused while the bill was read"), "{err}");
+}
