@@ -168,7 +168,7 @@ impl ResultSink for Reading<'_> {
         if self.error.is_none()
             && let Err(e) = self.take(query, rows)
         {
-            self.error = Some(e.into());
+            self.error = Some(e);
         }
         self.error.is_none()
     }
