@@ -304,12 +304,12 @@ impl<'a> ReportBuilder<'a> {
         i
     }
 
-    /// Adds one aggregate row.
     /// Licences seen so far.
     pub fn licences(&self) -> usize {
         self.accs.len()
     }
 
+    /// Adds one aggregate row.
     pub fn add(&mut self, line: &KiroLine) {
         let Some(user_id) = line.resource_id.as_deref().and_then(user_id_from_resource) else {
             let key = UnattributedKey {

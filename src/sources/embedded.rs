@@ -74,16 +74,20 @@ impl EmbeddedSource {
     fn pass_error(&self, aggregate: &'static str, e: datafusion::error::DataFusionError) -> PassError {
         use datafusion::error::DataFusionError as E;
         let limit = format!("--query.memory-limit ({} MiB)", self.memory_limit >> 20);
-        let reason = match e.find_root() {
-            E::ResourcesExhausted(_) => {
-                format!("{e} (the pass needs more than {limit} and its state could not be spilled: raise the limit)")
-            }
-            E::IoError(_) => format!(
-                "{e} (the pass needs more than {limit} and spills the rest to temporary files, in {}: make \
-                 TMPDIR a writable directory with room, or raise the limit)",
+        let root = e.find_root();
+        // A spill file that could not be created, or written (a full disk: from Arrow's IPC writer).
+        let spill_io = matches!(root, E::IoError(_))
+            || matches!(root, E::ArrowError(inner, _) if matches!(**inner, datafusion::arrow::error::ArrowError::IoError(..)));
+        let reason = if spill_io {
+            format!(
+                "{e} (the pass needs more than {limit} and spills the rest to temporary files, in {}: make TMPDIR \
+                 a writable directory with room, or raise the limit)",
                 std::env::temp_dir().display()
-            ),
-            _ => return PassError { aggregate, reason: e.to_string(), limit: false },
+            )
+        } else if matches!(root, E::ResourcesExhausted(_)) {
+            format!("{e} (the pass needs more than {limit} and its state could not be spilled: raise the limit)")
+        } else {
+            return PassError { aggregate, reason: e.to_string(), limit: false };
         };
         PassError { aggregate, reason, limit: true }
     }
@@ -127,6 +131,10 @@ impl EmbeddedSource {
         // measured a loss on the 2M-row benchmark month: 0.51-0.55 s and 235-248 MiB against 0.43-0.45 s and
         // 169 MiB (hyperfine, 10 runs; the reader holds the filter's columns and selections per row group).
         parquet.pushdown_filters = false;
+        // The scan's parallelism is its files and byte ranges: a round-robin repartition after it would
+        // buffer batches against the memory limit (and spill them) whenever the queries read slower than
+        // it decodes, where the file streams simply wait.
+        config.options_mut().optimizer.enable_round_robin_repartition = false;
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
         let scan = async {
             if files.is_empty() {
@@ -209,8 +217,9 @@ impl EmbeddedSource {
             drop(feeds);
             fed
         };
-        // Each output partition of each query is driven on its own (all of them read their input while the
-        // scan runs) and hands its result over a channel of one record batch. The results are taken in
+        // Each output partition of each query is driven by a forwarder of its own, all polled in this task
+        // (all of them read their input while the scan runs; the scan's and DataFusion's own tasks do the
+        // decoding), and hands its result over a channel of one record batch. The results are taken in
         // order, query by query and partition by partition, a batch at a time, while the partitions not
         // yet taken wait with their state: held within `--query.memory-limit`, or spilled to sorted files
         // and merged back as they are read. So a bill of many users never holds its whole result, nor the
