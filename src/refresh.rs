@@ -356,7 +356,12 @@ impl Refresher {
                     Ok(found) => found,
                     Err(e) => {
                         self.metrics.observe_period(&period.to_string(), RefreshResult::Failure);
-                        if (w == 0 && k == 0) || self.strict_activity {
+                        // Too many series is the whole refresh's limit, not the month's fault: it fails
+                        // the refresh as the count of the rendered months does.
+                        if (w == 0 && k == 0)
+                            || self.strict_activity
+                            || matches!(e, RefreshError::TooManyLicences { .. })
+                        {
                             return Err(e);
                         }
                         self.metrics.observe_error(e.source_label(), e.kind());
